@@ -1,0 +1,445 @@
+"""Constructors of the format families: integer, dINT, OCP minifloats, LUT formats (NF4,
+cube-root-density, NUPES power law), decoupleQ and the scale formats.
+
+Every constructor builds the code→value table; nothing else about a format is hard-coded
+elsewhere. Sources are cited in ``source`` and listed by ``macforge formats``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import MacforgeError
+from ._core import Format
+
+__all__ = [
+    "int_format",
+    "int_asym_format",
+    "dint4_asym_format",
+    "dint4_sym_format",
+    "fp_format",
+    "e8m0_format",
+    "nf4_format",
+    "crd_format",
+    "crd_values",
+    "nupes_format",
+    "decoupleq_int2_format",
+    "mxint8_element_format",
+    "NF4_VALUES",
+]
+
+
+def _check_bits(bits: int, lo: int, hi: int, what: str) -> None:
+    if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not lo <= bits <= hi:
+        raise MacforgeError(f"{what} bits must be an integer in {lo}..{hi}, not {bits!r}")
+
+
+def _twos(bits: int) -> np.ndarray:
+    c = np.arange(1 << bits, dtype=np.int64)
+    return np.where(c < (1 << (bits - 1)), c, c - (1 << bits))
+
+
+def _even_priority(int_values: np.ndarray) -> np.ndarray:
+    return (np.asarray(int_values, dtype=np.int64) % 2 == 0).astype(np.int64)
+
+
+def int_format(bits: int) -> Format:
+    """Two's-complement integer; code = the bit pattern. Round half to even, saturating."""
+    _check_bits(bits, 2, 8, "int")
+    v = _twos(bits)
+    return Format(
+        name=f"int{bits}",
+        bits=bits,
+        kind="int",
+        values=v.astype(np.float64),
+        tie_priority=_even_priority(v),
+        encodable=np.ones(1 << bits, dtype=bool),
+        nan_policy="error",
+        inf_policy="saturate",
+        description=f"{bits}-bit two's complement integer [{v.min()}, {v.max()}]; absmax scaling "
+        f"maps to ±{v.max()} (symmetric use)",
+        source="two's complement",
+    )
+
+
+def int_asym_format(bits: int) -> Format:
+    """Unsigned integer grid 0..2^b-1 with an integer zero point z: value (q - z)."""
+    _check_bits(bits, 2, 8, "int_asym")
+    v = np.arange(1 << bits, dtype=np.int64)
+    return Format(
+        name=f"int{bits}_asym",
+        bits=bits,
+        kind="int_asym",
+        values=v.astype(np.float64),
+        tie_priority=_even_priority(v),
+        encodable=np.ones(1 << bits, dtype=bool),
+        zp_codes=np.ones(1 << bits, dtype=bool),
+        zero_point_max=(1 << bits) - 1,
+        asym_levels=(1 << bits) - 1,
+        description=f"{bits}-bit asymmetric integer: code q in 0..{(1 << bits) - 1}, value (q - z)·s, "
+        "integer zero point z per group",
+        source="min-max asymmetric quantization (e.g. llm-awq pseudo_quantize_tensor)",
+    )
+
+
+_DINT_A_POS = 14  # code of +0.5 [inferred code assignment, PAPERS.md §1.1]
+_DINT_A_NEG = 15  # code of -0.5
+
+
+def _dint4_asym_encode(fmt: Format, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    # The authors' `minmag` quantizer (PAPERS.md §1.1 Variant A): round half to even onto the
+    # integer grid clamped to 0..13, then strict-< overrides: |x| < 0.75 -> sign(x)*0.5,
+    # |x| < 0.25 -> 0 (sign(0) = 0, i.e. the zero-point code).
+    q = np.clip(np.rint(x) + z, 0, 13)
+    ax = np.abs(x)
+    half = np.where(x > 0, _DINT_A_POS, np.where(x < 0, _DINT_A_NEG, z))
+    code = np.where(ax < 0.75, half, q)
+    code = np.where(ax < 0.25, z, code)
+    return code.astype(np.uint8)
+
+
+def dint4_asym_format() -> Format:
+    v = np.concatenate([np.arange(14, dtype=np.float64), [0.5, -0.5]])
+    prio = np.concatenate([_even_priority(np.arange(14)), [0, 0]])
+    return Format(
+        name="dint4_asym",
+        bits=4,
+        kind="dint",
+        values=v,
+        tie_priority=prio,
+        encodable=np.ones(16, dtype=bool),
+        zp_codes=np.arange(16) < 14,
+        zero_point_max=13,
+        asym_levels=13,
+        encoder=_dint4_asym_encode,
+        description="dINT4 Variant A (authors' code): codes 0..13 = q, value (q - z)·s; "
+        "code 14 = +0.5·s, code 15 = -0.5·s (denormals); s = (max-min)/13, "
+        "z = clamp(-round(min/s), 0, 13); RNE then |x|<0.75 -> ±0.5, |x|<0.25 -> 0",
+        source="Lee et al., EMNLP 2023 (arXiv 2311.05161), authors' llm-awq fork `minmag` "
+        "[PAPERS.md §1.1 A]; code assignment 14/15 inferred",
+    )
+
+
+_DINT_B_MAGS = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+# neighbour ties: 0.25 -> 0.5, 0.75 -> 1 (as Variant A's overrides), integers half to even
+_DINT_B_PRIO = np.array([0, 1, 2, 3, 2, 3, 2, 3])
+
+
+def dint4_sym_format() -> Format:
+    v = np.concatenate([_DINT_B_MAGS, -_DINT_B_MAGS])
+    return Format(
+        name="dint4_sym",
+        bits=4,
+        kind="dint",
+        values=v,
+        tie_priority=np.concatenate([_DINT_B_PRIO, _DINT_B_PRIO - 1]),
+        encodable=np.ones(16, dtype=bool),
+        description="dINT4 Variant B (hardware hypothesis): sign bit + 3-bit magnitude code, "
+        "magnitudes {0, 0.5, 1, 2, 3, 4, 5, 6}·s, s = absmax/6; ties 0.25->0.5, 0.75->1, "
+        "integers half to even; code 8 (-0) decodes to 0 and is never produced",
+        source="[inferred] PAPERS.md §1.1 Variant B",
+    )
+
+
+def _fp_table(ebits: int, mbits: int, bias: int, specials: str) -> tuple[np.ndarray, np.ndarray]:
+    """Value table and tie priority of a sign + ebits + mbits minifloat.
+
+    specials: 'ieee' (top exponent = Inf/NaN), 'fn' (only all-ones = NaN, OCP E4M3),
+    'fnu' (unsigned, only all-ones NaN), 'none' (finite only, OCP FP4/FP6).
+    """
+    bits = 1 + ebits + mbits
+    codes = np.arange(1 << bits)
+    s = codes >> (ebits + mbits)
+    e = (codes >> mbits) & ((1 << ebits) - 1)
+    m = codes & ((1 << mbits) - 1)
+    mag = np.where(
+        e == 0,
+        (m / (1 << mbits)) * 2.0 ** (1 - bias),
+        (1 + m / (1 << mbits)) * 2.0 ** (e.astype(np.float64) - bias),
+    )
+    v = np.where(s == 1, -mag, mag)
+    top = (1 << ebits) - 1
+    if specials == "ieee":
+        v = np.where((e == top) & (m == 0), np.where(s == 1, -np.inf, np.inf), v)
+        v = np.where((e == top) & (m != 0), np.nan, v)
+    elif specials == "fn":
+        v = np.where((e == top) & (m == (1 << mbits) - 1), np.nan, v)
+    prio = (m % 2 == 0).astype(np.int64)
+    return v, prio
+
+
+_OCP = "OCP 8-bit Floating Point Specification (OFP8) rev 1.0; OCP Microscaling Formats (MX) v1.0"
+
+
+def fp_format(name: str, ebits: int, mbits: int, bias: int, specials: str) -> Format:
+    v, prio = _fp_table(ebits, mbits, bias, specials)
+    bits = 1 + ebits + mbits
+    has_nan = bool(np.isnan(v).any())
+    has_inf = bool(np.isinf(v).any())
+    fin = v[np.isfinite(v)]
+    pol = "NaN -> NaN code" if has_nan else "NaN -> error"
+    ipol = "Inf -> ±Inf code" if has_inf else "Inf -> ±max (saturate)"
+    return Format(
+        name=name,
+        bits=bits,
+        kind="fp",
+        values=v,
+        tie_priority=prio,
+        encodable=np.ones(1 << bits, dtype=bool),
+        nan_policy="nan_code" if has_nan else "error",
+        inf_policy="inf_code" if has_inf else "saturate",
+        neg_zero_code=1 << (bits - 1),
+        description=f"E{ebits}M{mbits} minifloat, bias {bias}, max {fin.max():g}; RNE, finite "
+        f"overflow saturates to ±max; {pol}; {ipol}; -0 kept",
+        source=_OCP,
+    )
+
+
+def e8m0_format() -> Format:
+    """OCP MX shared scale: 2^(c-127), c = 0..254; c = 255 is NaN. No zero, no sign."""
+    c = np.arange(256)
+    v = np.where(c == 255, np.nan, 2.0 ** (c.astype(np.float64) - 127))
+    return Format(
+        name="e8m0",
+        bits=8,
+        kind="scale",
+        values=v,
+        tie_priority=(c % 2 == 0).astype(np.int64),
+        encodable=np.ones(256, dtype=bool),
+        nan_policy="nan_code",
+        inf_policy="saturate",
+        description="E8M0 power-of-two scale 2^(c-127), c = 0..254, 255 = NaN; nearest value "
+        "(linear midpoint 1.5·2^k, ties to even exponent code), saturating; x <= 0 -> 2^-127",
+        source=_OCP,
+    )
+
+
+def ue4m3_format() -> Format:
+    """Unsigned E4M3 (NVFP4 block scale): the non-negative half of OCP E4M3."""
+    v, prio = _fp_table(4, 3, 7, "fn")
+    enc = np.arange(256) < 128
+    return Format(
+        name="ue4m3",
+        bits=8,
+        kind="scale",
+        values=v,
+        tie_priority=prio,
+        encodable=enc,
+        nan_policy="nan_code",
+        inf_policy="saturate",
+        description="unsigned E4M3 scale (sign bit 0), max 448; RNE, saturating; negative "
+        "inputs clamp to 0",
+        source="NVIDIA NVFP4 (OCP E4M3 with the sign unused)",
+    )
+
+
+def float_table_format(name: str, ebits: int, mbits: int) -> Format:
+    """IEEE-style 16-bit scale formats (fp16, bf16) as a full 65536-entry table."""
+    bias = (1 << (ebits - 1)) - 1
+    v, prio = _fp_table(ebits, mbits, bias, "ieee")
+    return Format(
+        name=name,
+        bits=16,
+        kind="scale",
+        values=v,
+        tie_priority=prio,
+        encodable=np.ones(1 << 16, dtype=bool),
+        nan_policy="nan_code",
+        inf_policy="inf_code",
+        neg_zero_code=1 << 15,
+        description=f"IEEE-style E{ebits}M{mbits} (bias {bias}); RNE; finite overflow saturates "
+        "to ±max (scales never overflow to Inf)",
+        source="IEEE 754-2008 binary16" if name == "fp16" else "bfloat16 (Google Brain)",
+    )
+
+
+NF4_VALUES = np.array(
+    [
+        -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+        -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+        0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+        0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+    ]
+)  # fmt: skip
+
+
+def _lut_format(name: str, values: np.ndarray, kind: str, description: str, source: str,
+                params: dict[str, object] | None = None) -> Format:
+    n = len(values)
+    return Format(
+        name=name,
+        bits=int(math.log2(n)),
+        kind=kind,
+        values=np.asarray(values, dtype=np.float64),
+        tie_priority=(np.arange(n) % 2 == 0).astype(np.int64),
+        encodable=np.ones(n, dtype=bool),
+        description=description,
+        source=source,
+        params=params or {},
+    )
+
+
+def nf4_format() -> Format:
+    return _lut_format(
+        "nf4", NF4_VALUES, "lut",
+        "NormalFloat4: 16 fixed values in [-1, 1] with exact 0; absmax block scaling; nearest "
+        "value (ties to the even code)",
+        "Dettmers et al., QLoRA (2023), bitsandbytes table [PAPERS.md §5]",
+    )
+
+
+CRD_DISTS = ("normal", "laplace")
+
+
+def crd_values(bits: int, dist: str, scaling: str, block: int = 64, nu: float | None = None) -> np.ndarray:
+    """Cube-root-density table: inverse CDF of the pdf^(1/3) distribution at a probability grid.
+
+    PAPERS.md §2 [paper code]: RMS-scaled data uses p = linspace(0,1,n+2)[1:-1]; block-absmax
+    data uses p = linspace(0,1,n) on a distribution truncated to [-1, 1] (so ±1 are values).
+    """
+    from scipy import stats
+
+    n = 1 << bits
+    if scaling == "rms":
+        p = np.linspace(0, 1, n + 2)[1:-1]
+        if dist == "normal":
+            return stats.norm.ppf(p, scale=math.sqrt(3))
+        if dist == "laplace":
+            return stats.laplace.ppf(p, scale=3 / math.sqrt(2))
+        assert nu is not None
+        return stats.t.ppf(p, df=(nu - 2) / 3, scale=math.sqrt(3))
+    if scaling != "absmax":
+        raise MacforgeError(f"crd scaling must be 'rms' or 'absmax', not {scaling!r}")
+    if block < 4:
+        raise MacforgeError(f"crd block must be >= 4, not {block}")
+    p = np.linspace(0, 1, n)
+    lb = math.log(block / math.pi)
+    if dist == "normal":
+        s = math.sqrt(3) / math.sqrt(2 * lb)
+        dist_obj = stats.norm(scale=s)
+    elif dist == "laplace":
+        dist_obj = stats.laplace(scale=3 / (0.5772 + math.log(block)))
+    else:
+        assert nu is not None
+        s = (2 * lb) ** ((3 - nu) / (2 * nu)) * block ** (-1 / nu) * math.sqrt(3)
+        dist_obj = stats.t(df=(nu - 2) / 3, scale=s)
+    lo, hi = dist_obj.cdf(-1.0), dist_obj.cdf(1.0)
+    v = dist_obj.ppf(lo + p * (hi - lo))
+    v[0], v[-1] = -1.0, 1.0
+    return v
+
+
+def crd_format(bits: int, dist: str, scaling: str, block: int = 64, nu: float | None = None) -> Format:
+    _check_bits(bits, 2, 8, "crd")
+    if dist.startswith("t"):
+        if nu is None or not nu > 2:
+            raise MacforgeError(f"crd Student-t needs nu > 2, not {nu!r}")
+        dname = f"t{nu:g}"
+    elif dist in CRD_DISTS:
+        dname = dist
+    else:
+        raise MacforgeError(f"crd distribution must be normal, laplace or t<nu>, not {dist!r}")
+    v = crd_values(bits, "t" if dist.startswith("t") else dist, scaling, block, nu)
+    sname = "rms" if scaling == "rms" else f"absmax{block}"
+    from ._tensor import Scaling
+
+    scal = Scaling(method="rms" if scaling == "rms" else "absmax",
+                   group_size=64 if scaling == "rms" else block, scale_format="bf16")
+    fmt = _lut_format(
+        f"crd{bits}_{dname}_{sname}", v, "lut",
+        f"cube-root-density {dname} LUT, {2**bits} values for {sname} scaling",
+        "Orr, Ribar, Luschi 2025 (arXiv 2505.12988), graphcore-research/optimal-weight-formats "
+        "[PAPERS.md §2]",
+        {"dist": dname, "scaling": sname, "block": block},
+    )
+    object.__setattr__(fmt, "default_scaling", scal)
+    return fmt
+
+
+def _nupes_encode(fmt: Format, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    # NUPES rounds in the companded domain: q = rne(sign(y)|y|^a), |q| <= 2^(b-1)-1
+    a = float(fmt.params["a"])  # type: ignore[arg-type]
+    qmax = (1 << (fmt.bits - 1)) - 1
+    q = np.clip(np.rint(np.sign(y) * np.abs(y) ** a), -qmax, qmax).astype(np.int64)
+    return (q & ((1 << fmt.bits) - 1)).astype(np.uint8)
+
+
+def nupes_format(bits: int, a: float) -> Format:
+    _check_bits(bits, 2, 8, "nupes")
+    if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
+        raise MacforgeError(f"nupes exponent a must be a positive finite number, not {a!r}")
+    q = _twos(bits)
+    v = np.sign(q) * np.abs(q).astype(np.float64) ** (1.0 / a)
+    fmt = Format(
+        name=f"nupes{bits}_a{a:g}",
+        bits=bits,
+        kind="nupes",
+        values=v,
+        tie_priority=_even_priority(q),
+        encodable=q != q.min(),
+        encoder=_nupes_encode,
+        description=f"NUPES power-law LUT: value sign(q)|q|^(1/a), a={a:g}, q in "
+        f"±{q.max()}; rounding in the power domain q = rne(sign(y)|y|^a)",
+        source="Yvinec et al., NUPES (arXiv 2308.05600), operator reconstructed [PAPERS.md §3]",
+        params={"a": float(a)},
+    )
+    return fmt
+
+
+def decoupleq_int2_format() -> Format:
+    v = _twos(2)
+    return Format(
+        name="decoupleq_int2",
+        bits=2,
+        kind="affine",
+        values=v.astype(np.float64),
+        tie_priority=_even_priority(v),
+        encodable=np.ones(4, dtype=bool),
+        description="decoupleQ 2-bit integers q in [-2, 1] (two's complement codes); "
+        "W = q·s + z with float (FP16) scale s and offset z per output channel and group",
+        source="decoupleQ (arXiv 2404.12759), github bytedance/decoupleQ [PAPERS.md §4]",
+    )
+
+
+def mxint8_element_format() -> Format:
+    """MXINT8 element: 8-bit two's complement with an implicit 2^-6 scale (OCP MX v1.0)."""
+    q = _twos(8)
+    return Format(
+        name="mxint8",
+        bits=8,
+        kind="int",
+        values=q / 64.0,
+        tie_priority=_even_priority(q),
+        encodable=q != -128,
+        description="MXINT8: int8 elements ×2^-6 (range ±1.984375, -2 unused: symmetric), "
+        "block 32, E8M0 scale 2^(floor(log2 amax)); RNE, saturating",
+        source=_OCP,
+    )
+
+
+class Fp32Format:
+    """IEEE binary32 scale format. Too wide for a value table: ``values`` is None."""
+
+    name = "fp32"
+    bits = 32
+    kind = "scale"
+    values = None
+    default_scaling = None
+    nan_policy = "nan_code"
+    inf_policy = "inf_code"
+    description = "IEEE binary32; RNE from float64 (numpy's cast)"
+    source = "IEEE 754-2008 binary32"
+
+    def encode(self, x: np.ndarray | float, zero_point: object = None) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64).astype(np.float32).view(np.uint32)
+
+    def decode(self, codes: np.ndarray | int, zero_point: object = None) -> np.ndarray:
+        return np.asarray(codes, dtype=np.uint32).view(np.float32).astype(np.float64)
+
+    def bits_per_element(self, scaling: object = None) -> float:
+        return 32.0
+
+    def __repr__(self) -> str:
+        return "Format('fp32', bits=32, kind='scale')"
