@@ -1,0 +1,267 @@
+"""Public golden-model API: validate inputs, then call the numba kernels."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import MacforgeError
+from ..formats import Format, get_format
+from ..units import UnitSpec, get_unit, int_range, signed_bits, weight_decode
+from . import _kernels as K
+
+__all__ = ["mac", "dot", "dq_group_mac", "gemm", "products", "for_unit", "to_fixed", "lut_entries"]
+
+ArrayLike = np.ndarray | list[int]
+
+
+def _spec(unit: UnitSpec | str) -> UnitSpec:
+    return get_unit(unit) if isinstance(unit, str) else unit
+
+
+def _ints(name: str, x: ArrayLike, lo: int, hi: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iub":
+        raise MacforgeError(f"{name} must be an integer array, not {arr.dtype}")
+    if shape is not None and arr.shape != shape:
+        raise MacforgeError(f"{name} has shape {arr.shape}, expected {shape}")
+    if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+        raise MacforgeError(f"{name} out of range [{lo}, {hi}] (min {int(arr.min())}, max {int(arr.max())})")
+    return arr.astype(np.int64)
+
+
+def _flag(name: str, x: ArrayLike | None, shape: tuple[int, ...], default: int) -> np.ndarray:
+    if x is None:
+        return np.full(shape, default, dtype=np.uint8)
+    return _ints(name, x, 0, 1, shape).astype(np.uint8)
+
+
+def lut_entries(unit: UnitSpec, lut: ArrayLike | None) -> np.ndarray:
+    """The decode table in use: the unit's own, or a programmed LUT checked against lut_bits."""
+    table, _, _ = unit.decode.as_arrays()
+    if lut is None:
+        return table
+    if unit.lut != "programmable":
+        raise MacforgeError(f"unit {unit.name} has no programmable LUT; lut must be None")
+    b = unit.lut_bits
+    return _ints("lut", lut, -(1 << (b - 1)), (1 << (b - 1)) - 1, (len(table),))
+
+
+def _decode_args(unit: UnitSpec, lut: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, int]:
+    _, zp_mask, zp_scale = unit.decode.as_arrays()
+    return lut_entries(unit, lut), zp_mask, zp_scale
+
+
+def _zp(unit: UnitSpec, z: ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray:
+    if unit.decode.zp_mask is None:
+        if z is not None:
+            raise MacforgeError(f"unit {unit.name} has no zero point; z must be None")
+        return np.zeros(shape, dtype=np.int64)
+    if z is None:
+        raise MacforgeError(f"unit {unit.name} needs a zero point z (0..{unit.decode.zp_max})")
+    zz = _ints("z", z, 0, unit.decode.zp_max)
+    return np.broadcast_to(zz, shape).copy() if zz.shape != shape else zz
+
+
+def _acc0(unit: UnitSpec, acc0: int) -> int:
+    lo, hi = -(1 << (unit.acc_bits - 1)), (1 << (unit.acc_bits - 1)) - 1
+    if not lo <= int(acc0) <= hi:
+        raise MacforgeError(f"acc0={acc0} does not fit acc_bits={unit.acc_bits}")
+    return int(acc0)
+
+
+def mac(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | None = None,
+        clr: ArrayLike | None = None, z: ArrayLike | None = None, lut: ArrayLike | None = None,
+        acc0: int = 0) -> np.ndarray:
+    """Accumulator after each cycle of a single-lane MAC (the value the RTL shows ``latency``
+    cycles later): ``acc_t = R((clr_t ? 0 : acc_{t-1}) + (en_t ? p(w_t, a_t) : 0))``."""
+    u = _spec(unit)
+    if u.kind != "mac":
+        raise MacforgeError(f"unit {u.name} is a {u.kind}, not a mac")
+    wa = np.asarray(w)
+    if wa.ndim != 1:
+        raise MacforgeError(f"w must be 1-D (one code per cycle), got shape {wa.shape}")
+    shape = wa.shape
+    ww = _ints("w", wa, 0, (1 << u.decode.bits) - 1)
+    aa = _ints("a", a, *u.act_range, shape=shape)
+    table, zp_mask, zp_scale = _decode_args(u, lut)
+    return K.mac_trace(ww, aa, _flag("en", en, shape, 1), _flag("clr", clr, shape, 0), _zp(u, z, shape),
+                       table, zp_mask, zp_scale, u.acc_bits, u.overflow == "saturate", _acc0(u, acc0))
+
+
+def dot(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | None = None,
+        clr: ArrayLike | None = None, z: ArrayLike | None = None, lut: ArrayLike | None = None,
+        acc0: int = 0) -> np.ndarray:
+    """Accumulator after each cycle of an N-lane dot-product PE; ``w``, ``a`` are (T, lanes)."""
+    u = _spec(unit)
+    if u.kind != "dot":
+        raise MacforgeError(f"unit {u.name} is a {u.kind}, not a dot")
+    wa = np.asarray(w)
+    if wa.ndim != 2 or wa.shape[1] != u.lanes:
+        raise MacforgeError(f"w must have shape (T, {u.lanes}), got {wa.shape}")
+    shape = wa.shape
+    ww = _ints("w", wa, 0, (1 << u.decode.bits) - 1)
+    aa = _ints("a", a, *u.act_range, shape=shape)
+    table, zp_mask, zp_scale = _decode_args(u, lut)
+    zz = _zp(u, None if z is None else np.asarray(z).reshape(-1, 1) if np.ndim(z) == 1 else z, shape)
+    t = (shape[0],)
+    return K.dot_trace(ww, aa, _flag("en", en, t, 1), _flag("clr", clr, t, 0), zz,
+                       table, zp_mask, zp_scale, u.acc_bits, u.overflow == "saturate", _acc0(u, acc0))
+
+
+def to_fixed(v: ArrayLike, coef_bits: int, frac_bits: int) -> np.ndarray:
+    """Round real coefficients to signed fixed point (RNE) with ``frac_bits`` fractional bits,
+    saturating to ``coef_bits``; returns the integers."""
+    x = np.asarray(v, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise MacforgeError("coefficients contain NaN or Inf")
+    q = np.rint(x * (1 << frac_bits))
+    lo, hi = -(1 << (coef_bits - 1)), (1 << (coef_bits - 1)) - 1
+    return np.clip(q, lo, hi).astype(np.int64)
+
+
+def dq_group_mac(unit: UnitSpec | str, q: ArrayLike, a: ArrayLike, s_fx: ArrayLike, z_fx: ArrayLike,
+                 *, acc0: int = 0) -> np.ndarray:
+    """decoupleQ group MAC: accumulator after each group, in units of 2^-frac_bits.
+
+    ``q`` are 2-bit codes and ``a`` int8 activations (length n_groups·group_size); ``s_fx``,
+    ``z_fx`` the per-group scale and offset as ``coef_bits``-wide fixed-point integers
+    (``to_fixed``)."""
+    u = _spec(unit)
+    if u.kind != "dq_group":
+        raise MacforgeError(f"unit {u.name} is a {u.kind}, not a dq_group")
+    qa = np.asarray(q)
+    if qa.ndim != 1 or qa.size % u.group_size:
+        raise MacforgeError(f"q must be 1-D with a multiple of group_size={u.group_size} codes, got {qa.shape}")
+    ng = qa.size // u.group_size
+    qq = _ints("q", qa, 0, (1 << u.decode.bits) - 1)
+    aa = _ints("a", a, *u.act_range, shape=qa.shape)
+    lo, hi = -(1 << (u.coef_bits - 1)), (1 << (u.coef_bits - 1)) - 1
+    ss = _ints("s_fx", s_fx, lo, hi, (ng,))
+    zz = _ints("z_fx", z_fx, lo, hi, (ng,))
+    table, _, _ = u.decode.as_arrays()
+    return K.dq_group_trace(qq, aa, ss, zz, u.group_size, table, u.acc_bits, u.overflow == "saturate",
+                            _acc0(u, acc0))
+
+
+def products(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, z: ArrayLike | None = None,
+             lut: ArrayLike | None = None) -> np.ndarray:
+    """Exact products p(w, a) in the unit's integer unit (elementwise, any shape)."""
+    u = _spec(unit)
+    ww = _ints("w", w, 0, (1 << u.decode.bits) - 1)
+    aa = _ints("a", a, *u.act_range, shape=ww.shape)
+    table, zp_mask, zp_scale = _decode_args(u, lut)
+    wi = table[ww]
+    if u.decode.zp_mask is not None:
+        wi = wi - zp_mask[ww].astype(np.int64) * zp_scale * _zp(u, z, ww.shape)
+    return wi * aa
+
+
+# float32 carries every integer of magnitude ≤ 2^24 exactly, float64 ≤ 2^53: if a block's
+# Σ|w·a| stays within that, every partial sum the BLAS forms (in any order, with or without FMA)
+# is such an integer and is computed exactly.
+_F32_EXACT = 1 << 24
+_F64_EXACT = 1 << 53
+
+
+def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format | str,
+         act_format: str = "int8", acc_bits: int = 32, overflow: str = "wrap", *,
+         zero_points: ArrayLike | None = None, group_size: int | None = None,
+         lut_bits: int | None = None) -> np.ndarray:
+    """Bit-exact GEMM: (M, N) int64 accumulators of ``activations (M, K) × codes (N, K)^T``.
+
+    Values are in the weight format's integer unit (half-units for dINT), reduced by
+    ``overflow`` exactly as a single MAC accumulating k = 0..K-1 in order would. Zero-point
+    formats take ``zero_points`` (N, K // group_size). Formats without an exact short integer
+    form (NF4, CRD) need ``lut_bits`` (their LUT is quantized as in the LUT units).
+    """
+    fmt = get_format(weight_format) if isinstance(weight_format, str) else weight_format
+    if overflow not in ("wrap", "saturate"):
+        raise MacforgeError(f"overflow must be 'wrap' or 'saturate', not {overflow!r}")
+    if not isinstance(acc_bits, int) or not 2 <= acc_bits <= 62:
+        raise MacforgeError(f"acc_bits must be an integer in 2..62, not {acc_bits!r}")
+    dec = weight_decode(fmt, lut_bits)
+    wc = np.asarray(weight_codes)
+    ac = np.asarray(activations)
+    if wc.ndim != 2:
+        raise MacforgeError(f"weight_codes must be 2-D (N, K), got shape {wc.shape}")
+    if ac.ndim != 2 or ac.shape[1] != wc.shape[1]:
+        raise MacforgeError(f"activations must be (M, K={wc.shape[1]}), got shape {ac.shape}")
+    if wc.dtype.kind not in "iu" or (wc.size and (wc.min() < 0 or wc.max() >= len(dec.table))):
+        raise MacforgeError(f"weight_codes must be integer codes 0..{len(dec.table) - 1} of {fmt.name}")
+    alo, ahi = int_range(act_format)
+    if ac.dtype.kind not in "iu" or (ac.size and (ac.min() < alo or ac.max() > ahi)):
+        raise MacforgeError(f"activations must be integers in [{alo}, {ahi}] ({act_format})")
+    n, k = wc.shape
+    table, zp_mask, zp_scale = dec.as_arrays()
+    if dec.zp_mask is not None:
+        if zero_points is None or group_size is None:
+            raise MacforgeError(f"{fmt.name} needs zero_points (N, K // group_size) and group_size")
+        if group_size < 1 or k % group_size:
+            raise MacforgeError(f"group_size {group_size} does not divide K={k}")
+        zp = _ints("zero_points", zero_points, 0, dec.zp_max, (n, k // group_size))
+        wint = K.decode_weights(wc, zp, group_size, table, zp_mask, zp_scale)
+    else:
+        if zero_points is not None:
+            raise MacforgeError(f"{fmt.name} has no zero point; zero_points must be None")
+        wint = None
+    wlo, whi = dec.int_range()
+    need = signed_bits(min(wlo * ahi, whi * alo, wlo * alo, whi * ahi), max(wlo * alo, whi * ahi, wlo * ahi, whi * alo))
+    if acc_bits < need:
+        raise MacforgeError(f"acc_bits={acc_bits} cannot hold a product of {fmt.name} × {act_format}: "
+                            f"needs >= {need} bits")
+    if wint is None:
+        used = np.bincount(wc.reshape(-1), minlength=len(table)) > 0
+        wmax = int(np.max(np.abs(table[used]))) if wc.size else 0
+    else:
+        wmax = int(np.max(np.abs(wint))) if wint.size else 0
+    amax = int(max(-int(ac.min()), int(ac.max()))) if ac.size else 0
+    pmax = wmax * amax
+    lim = (1 << (acc_bits - 1)) - 1
+    saturate = overflow == "saturate"
+    if saturate and k * pmax > lim:
+        # a partial sum may clamp: only the in-order sequential accumulation is exact
+        w64 = table[wc] if wint is None else wint
+        return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, True)
+    exact = _exact_matmul(ac, table, wc, wint, pmax)
+    if saturate:
+        return exact
+    lo = -(1 << (acc_bits - 1))
+    return ((exact - lo) & ((1 << acc_bits) - 1)) + lo
+
+
+def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wint: np.ndarray | None,
+                  pmax: int) -> np.ndarray:
+    """Exact int64 ``acts @ W.T`` (W = table[codes], or ``wint``) through float BLAS on K-blocks
+    small enough to stay exact."""
+    m, k = acts.shape
+    n = codes.shape[0]
+    if pmax == 0 or k == 0:
+        return np.zeros((m, n), dtype=np.int64)
+    kb32 = _F32_EXACT // pmax
+    if kb32 >= 1 and (kb32 >= k or kb32 >= 256):
+        dtype, kb = np.float32, min(k, kb32)
+    else:
+        dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
+    af = acts.astype(dtype)
+    wf = table.astype(dtype)[codes] if wint is None else wint.astype(dtype)
+    if kb >= k:
+        return (af @ wf.T).astype(np.int64)
+    out = np.zeros((m, n), dtype=np.int64)
+    for k0 in range(0, k, kb):
+        out += (af[:, k0:k0 + kb] @ wf[:, k0:k0 + kb].T).astype(np.int64)
+    return out
+
+
+def for_unit(name: str) -> Callable[..., np.ndarray]:
+    """The golden function of unit ``name`` (mac / dot / dq_group), bound to its spec."""
+    u = get_unit(name)
+    fn = {"mac": mac, "dot": dot, "dq_group": dq_group_mac}[u.kind]
+
+    def bound(*args: object, **kw: object) -> np.ndarray:
+        return fn(u, *args, **kw)  # type: ignore[arg-type]
+
+    bound.__name__ = name
+    bound.__doc__ = f"Golden model of {name}: {u.description}. See ``{fn.__name__}``."
+    return bound

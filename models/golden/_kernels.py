@@ -1,0 +1,115 @@
+"""numba kernels: the bit-exact definition of every unit's accumulator sequence.
+
+Accumulator semantics (one cycle t):
+    acc_t = R( (clr_t ? 0 : acc_{t-1}) + (en_t ? P_t : 0) )
+where P_t is the exact product (mac) or exact lane sum (dot), and R is the overflow rule:
+wrap = reduce mod 2^acc_bits into [-2^(acc_bits-1), 2^(acc_bits-1)); saturate = clamp to that
+range. Integer widths are ≤ 62 bits, so every intermediate fits int64 exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["mac_trace", "dot_trace", "dq_group_trace", "reduce_acc", "decode_weights", "gemm_sequential"]
+
+
+@njit(cache=True, inline="always")
+def reduce_acc(s: np.int64, acc_bits: int, saturate: bool) -> np.int64:
+    lo = -(np.int64(1) << (acc_bits - 1))
+    hi = (np.int64(1) << (acc_bits - 1)) - 1
+    if saturate:
+        if s > hi:
+            return hi
+        if s < lo:
+            return lo
+        return s
+    mask = (np.int64(1) << acc_bits) - 1
+    return ((s - lo) & mask) + lo
+
+
+@njit(cache=True, inline="always")
+def _weight_int(code: np.int64, z: np.int64, table: np.ndarray, zp_mask: np.ndarray, zp_scale: np.int64) -> np.int64:
+    wi = table[code]
+    if zp_mask[code]:
+        wi -= zp_scale * z
+    return wi
+
+
+@njit(cache=True)
+def mac_trace(w, a, en, clr, z, table, zp_mask, zp_scale, acc_bits, saturate, acc0):  # type: ignore[no-untyped-def]
+    n = w.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    acc = np.int64(acc0)
+    for t in range(n):
+        base = np.int64(0) if clr[t] else acc
+        p = np.int64(0)
+        if en[t]:
+            p = _weight_int(np.int64(w[t]), np.int64(z[t]), table, zp_mask, zp_scale) * np.int64(a[t])
+        acc = reduce_acc(base + p, acc_bits, saturate)
+        out[t] = acc
+    return out
+
+
+@njit(cache=True)
+def dot_trace(w, a, en, clr, z, table, zp_mask, zp_scale, acc_bits, saturate, acc0):  # type: ignore[no-untyped-def]
+    n, lanes = w.shape
+    out = np.empty(n, dtype=np.int64)
+    acc = np.int64(acc0)
+    for t in range(n):
+        base = np.int64(0) if clr[t] else acc
+        p = np.int64(0)
+        if en[t]:
+            for ln in range(lanes):
+                p += _weight_int(np.int64(w[t, ln]), np.int64(z[t, ln]), table, zp_mask, zp_scale) * np.int64(a[t, ln])
+        acc = reduce_acc(base + p, acc_bits, saturate)
+        out[t] = acc
+    return out
+
+
+@njit(cache=True)
+def dq_group_trace(q, a, s_fx, z_fx, group, table, acc_bits, saturate, acc0):  # type: ignore[no-untyped-def]
+    """decoupleQ: per group g, y += s_g·Σq·a + z_g·Σa (exact), accumulated with the overflow rule."""
+    n_groups = s_fx.shape[0]
+    out = np.empty(n_groups, dtype=np.int64)
+    acc = np.int64(acc0)
+    for g in range(n_groups):
+        s1 = np.int64(0)
+        s2 = np.int64(0)
+        for i in range(g * group, (g + 1) * group):
+            s1 += table[q[i]] * np.int64(a[i])
+            s2 += np.int64(a[i])
+        acc = reduce_acc(acc + np.int64(s_fx[g]) * s1 + np.int64(z_fx[g]) * s2, acc_bits, saturate)
+        out[g] = acc
+    return out
+
+
+@njit(cache=True)
+def decode_weights(codes, zp, group, table, zp_mask, zp_scale):  # type: ignore[no-untyped-def]
+    """(N, K) codes and (N, K//group) zero points -> (N, K) int64 weight integers."""
+    n, k = codes.shape
+    out = np.empty((n, k), dtype=np.int64)
+    for i in range(n):
+        for j in range(k):
+            c = np.int64(codes[i, j])
+            v = table[c]
+            if zp_mask[c]:
+                v -= zp_scale * np.int64(zp[i, j // group])
+            out[i, j] = v
+    return out
+
+
+@njit(cache=True)
+def gemm_sequential(wint, acts, acc_bits, saturate):  # type: ignore[no-untyped-def]
+    """acc[m, n] = R-accumulate over k in order 0..K-1 (one MAC per output)."""
+    n, k = wint.shape
+    m = acts.shape[0]
+    out = np.empty((m, n), dtype=np.int64)
+    for i in range(m):
+        for j in range(n):
+            acc = np.int64(0)
+            for kk in range(k):
+                acc = reduce_acc(acc + wint[j, kk] * np.int64(acts[i, kk]), acc_bits, saturate)
+            out[i, j] = acc
+    return out
