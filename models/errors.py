@@ -22,7 +22,7 @@ class UnknownNameError(MacforgeError, KeyError):
         self.known = list(known)
         msg = f"unknown {kind} {name!r}; known: {', '.join(self.known)}"
         if extra:
-            msg += f" {extra}"
+            msg += extra if extra.startswith(";") else f" {extra}"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -1,0 +1,1 @@
+"""macforge system level: the CLI, reporting, and (later) the accelerator model and studies."""

@@ -1,0 +1,203 @@
+"""Golden models: numba kernels vs the plain-Python references, and gemm vs both."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import golden
+from models.errors import MacforgeError, UnknownNameError
+from models.formats import get_format
+from models.units import UnitSpec, get_unit, unit_names
+
+MAC_UNITS = [n for n in unit_names() if get_unit(n).kind == "mac"]
+DOT_UNITS = [n for n in unit_names() if get_unit(n).kind == "dot" and n.startswith(("dot4", "dot16"))]
+
+
+def _stream(u, n, rng, clr_rate=0.03):
+    w = rng.integers(0, 1 << u.decode.bits, n)
+    lo, hi = u.act_range
+    a = rng.integers(lo, hi + 1, n)
+    en = (rng.random(n) < 0.9).astype(np.uint8)
+    clr = (rng.random(n) < clr_rate).astype(np.uint8)
+    z = rng.integers(0, u.decode.zp_max + 1, n) if u.decode.zp_mask is not None else None
+    return w, a, en, clr, z
+
+
+@pytest.mark.parametrize("name", MAC_UNITS)
+def test_mac_products_exhaustive_match_reference(name):
+    """Every (w, a[, z]) product of the numba path equals the reference derived from values."""
+    u = get_unit(name)
+    zs = range(u.decode.zp_max + 1) if u.decode.zp_mask is not None else [None]
+    lo, hi = u.act_range
+    codes = np.arange(1 << u.decode.bits)
+    for z in zs:
+        w, a = np.meshgrid(codes, np.arange(lo, hi + 1), indexing="ij")
+        got = golden.products(u, w, a, z=z)
+        want = np.array([golden.ref_weight_int(u, int(c), z or 0) for c in codes])[:, None] * a
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("overflow,small", [("wrap", False), ("wrap", True), ("saturate", True)])
+@pytest.mark.parametrize("name", MAC_UNITS)
+def test_mac_trace_matches_reference(name, overflow, small):
+    """small: an accumulator 2 bits wider than one product, so a random walk overflows it."""
+    acc_bits = get_unit(name).product_bits + 2 if small else 32
+    u = get_unit(name, overflow=overflow, acc_bits=acc_bits)
+    rng = np.random.default_rng(hash((name, overflow, acc_bits)) % 2**32)
+    w, a, en, clr, z = _stream(u, 3000, rng, clr_rate=0.002)
+    got = golden.mac(u, w, a, en=en, clr=clr, z=z)
+    want = golden.ref_mac(u, w, a, en, clr, z)
+    np.testing.assert_array_equal(got, np.array(want))
+    if small:  # the stream must really exercise the overflow rule
+        half = 1 << (acc_bits - 1)
+        if overflow == "saturate":
+            assert (got == half - 1).any() or (got == -half).any()
+        else:
+            exact = np.array(golden.ref_mac(get_unit(name, acc_bits=62), w, a, en, clr, z))
+            assert (exact != got).any()
+
+
+@pytest.mark.parametrize("name", DOT_UNITS)
+def test_dot_trace_matches_reference(name):
+    u = get_unit(name, acc_bits=20)
+    rng = np.random.default_rng(7)
+    t = 500
+    w = rng.integers(0, 1 << u.decode.bits, (t, u.lanes))
+    lo, hi = u.act_range
+    a = rng.integers(lo, hi + 1, (t, u.lanes))
+    en = (rng.random(t) < 0.9).astype(np.uint8)
+    clr = (rng.random(t) < 0.01).astype(np.uint8)
+    z = rng.integers(0, u.decode.zp_max + 1, t) if u.decode.zp_mask is not None else None
+    got = golden.dot(u, w, a, en=en, clr=clr, z=z)
+    np.testing.assert_array_equal(got, golden.ref_dot(u, w, a, en, clr, z))
+
+
+def test_dot_equals_sum_of_macs():
+    u = get_unit("dot8_dint4_sym_xint8")
+    rng = np.random.default_rng(3)
+    w = rng.integers(0, 16, (200, 8))
+    a = rng.integers(-128, 128, (200, 8))
+    dot_final = golden.dot(u, w, a)[-1]
+    mac_final = sum(golden.mac_dint4_sym_xint8(w[:, ln], a[:, ln])[-1] for ln in range(8))
+    assert dot_final == mac_final
+
+
+def test_programmable_lut():
+    u = get_unit("mac_lut4xint8")
+    rng = np.random.default_rng(5)
+    lut = rng.integers(-128, 128, 16)
+    w, a, en, clr, _ = _stream(u, 1000, rng)
+    got = golden.mac(u, w, a, en=en, clr=clr, lut=lut)
+    np.testing.assert_array_equal(got, golden.ref_mac(u, w, a, en, clr, lut=lut))
+    with pytest.raises(MacforgeError, match=r"lut out of range \[-128, 127\]"):
+        golden.mac(u, w, a, lut=np.full(16, 200))
+    with pytest.raises(MacforgeError, match="has no programmable LUT"):
+        golden.mac("mac_int4xint8", [1], [1], lut=np.zeros(16, dtype=int))
+
+
+def test_dint_half_units_are_twice_the_value():
+    """dINT products are exact in half-units: p = 2·value·a (PAPERS.md §1.1)."""
+    for name, fmt in [("mac_dint4_sym_xint8", "dint4_sym"), ("mac_dint4_asym_xint8", "dint4_asym")]:
+        u = get_unit(name)
+        f = get_format(fmt)
+        for z in ([None] if f.zp_codes is None else range(14)):
+            vals = f.decode(np.arange(16), z)
+            p = golden.products(u, np.arange(16), np.full(16, 3), z=z)
+            np.testing.assert_array_equal(p, (2 * vals * 3).astype(np.int64))
+
+
+def test_dq_group_mac_matches_reference_and_real_arithmetic():
+    u = get_unit("dq_int2_group_mac")
+    g = u.group_size
+    rng = np.random.default_rng(11)
+    ng = 20
+    q = rng.integers(0, 4, ng * g)
+    a = rng.integers(-128, 128, ng * g)
+    s = rng.uniform(0.001, 0.05, ng)
+    z = rng.uniform(-0.05, 0.05, ng)
+    s_fx = golden.to_fixed(s, u.coef_bits, u.frac_bits)
+    z_fx = golden.to_fixed(z, u.coef_bits, u.frac_bits)
+    got = golden.dq_group_mac(u, q, a, s_fx, z_fx)
+    np.testing.assert_array_equal(got, golden.ref_dq_group(u, q, a, s_fx, z_fx))
+    # the fixed-point result is the real affine dot product up to the coefficient rounding
+    qv = get_format("decoupleq_int2").decode(q).reshape(ng, g)
+    ar = a.reshape(ng, g)
+    real = np.cumsum(((qv * (s_fx / 2**u.frac_bits)[:, None] + (z_fx / 2**u.frac_bits)[:, None]) * ar).sum(1))
+    np.testing.assert_allclose(got / 2**u.frac_bits, real, rtol=0, atol=1e-9)
+
+
+GEMM_CASES = [("int8", None), ("int4", None), ("dint4_sym", None), ("dint4_asym", 8), ("fp4_e2m1", None),
+              ("int4_asym", 8)]
+
+
+@pytest.mark.parametrize("fmt,group", GEMM_CASES)
+@pytest.mark.parametrize("overflow,acc_bits", [("wrap", 32), ("wrap", 16), ("saturate", 16), ("saturate", 32)])
+def test_gemm_matches_reference(fmt, group, overflow, acc_bits):
+    f = get_format(fmt)
+    rng = np.random.default_rng(abs(hash((fmt, overflow, acc_bits))) % 2**32)
+    m, n, k = 3, 5, 32
+    codes = rng.integers(0, 1 << f.bits, (n, k)).astype(np.uint8)
+    acts = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    zp = rng.integers(0, f.zero_point_max + 1, (n, k // group)) if group else None
+    if acc_bits == 16 and fmt == "int8":
+        acc_bits = 17
+    got = golden.gemm(codes, acts, f, acc_bits=acc_bits, overflow=overflow, zero_points=zp, group_size=group)
+    spec = UnitSpec(name="ref", kind="mac", weight_format=fmt, acc_bits=acc_bits, overflow=overflow)
+    want = golden.ref_gemm(spec, codes.tolist(), acts.tolist(), None if zp is None else zp.tolist(), group)
+    np.testing.assert_array_equal(got, np.array(want))
+
+
+def test_gemm_equals_mac_final_values():
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 16, (4, 300)).astype(np.uint8)
+    acts = rng.integers(-128, 128, (3, 300)).astype(np.int8)
+    g = golden.gemm(codes, acts, "dint4_sym")
+    for i in range(3):
+        for j in range(4):
+            assert g[i, j] == golden.mac_dint4_sym_xint8(codes[j], acts[i])[-1]
+
+
+def test_gemm_exact_beyond_float32_mantissa():
+    """All products -128·-128 over K=4096: Σ = 2^26 > 2^24, so an unblocked float32 GEMM
+    would round; the blocked one must be exact."""
+    k = 4096
+    codes = np.full((2, k), 0x80, dtype=np.uint8)  # int8 code 0x80 = -128
+    acts = np.full((2, k), -128, dtype=np.int8)
+    got = golden.gemm(codes, acts, "int8", acc_bits=40)
+    assert (got == k * 128 * 128).all()
+    rng = np.random.default_rng(9)
+    codes = rng.integers(0, 256, (16, k)).astype(np.uint8)
+    acts = rng.integers(-128, 128, (8, k)).astype(np.int8)
+    wint = get_format("int8").values[codes].astype(np.int64)
+    np.testing.assert_array_equal(golden.gemm(codes, acts, "int8", acc_bits=40), acts.astype(np.int64) @ wint.T)
+
+
+def test_gemm_lut_format_needs_lut_bits():
+    codes = np.zeros((2, 4), dtype=np.uint8)
+    acts = np.zeros((1, 4), dtype=np.int8)
+    with pytest.raises(MacforgeError, match="no exact integer form; give lut_bits"):
+        golden.gemm(codes, acts, "nf4")
+    assert golden.gemm(codes, acts, "nf4", lut_bits=8).shape == (1, 2)
+
+
+def test_bad_input_errors():
+    with pytest.raises(UnknownNameError, match="unknown unit 'mac_foo'; known: mac_int8xint8"):
+        golden.mac("mac_foo", [1], [1])
+    with pytest.raises(MacforgeError, match=r"a out of range \[-128, 127\]"):
+        golden.mac_int8xint8([1], [300])
+    with pytest.raises(MacforgeError, match=r"a has shape \(1,\), expected \(2,\)"):
+        golden.mac_int8xint8([1, 2], [3])
+    with pytest.raises(MacforgeError, match="needs a zero point z"):
+        golden.mac_dint4_asym_xint8([1], [1])
+    with pytest.raises(MacforgeError, match=r"activations must be \(M, K=4\)"):
+        golden.gemm(np.zeros((2, 4), np.uint8), np.zeros((2, 3), np.int8), "int4")
+    with pytest.raises(MacforgeError, match="acc_bits=10 cannot hold a product of int8 × int8: needs >= 16 bits"):
+        golden.gemm(np.zeros((2, 4), np.uint8), np.zeros((2, 4), np.int8), "int8", acc_bits=10)
+    with pytest.raises(MacforgeError, match="group_size 3 does not divide K=4"):
+        golden.gemm(np.zeros((2, 4), np.uint8), np.zeros((2, 4), np.int8), "dint4_asym",
+                    zero_points=np.zeros((2, 1), int), group_size=3)
+    with pytest.raises(MacforgeError, match="acc_bits=12 cannot hold one mac result of int8"):
+        get_unit("mac_int8xint8", acc_bits=12)
+    with pytest.raises(MacforgeError, match="overflow must be 'wrap' or 'saturate', not 'clip'"):
+        get_unit("mac_int8xint8", overflow="clip")
