@@ -211,11 +211,8 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     if acc_bits < need:
         raise MacforgeError(f"acc_bits={acc_bits} cannot hold a product of {fmt.name} × {act_format}: "
                             f"needs >= {need} bits")
-    if wint is None:
-        used = np.bincount(wc.reshape(-1), minlength=len(table)) > 0
-        wmax = int(np.max(np.abs(table[used]))) if wc.size else 0
-    else:
-        wmax = int(np.max(np.abs(wint))) if wint.size else 0
+    # bound |w| by the whole table (no pass over the codes); |a| by the data
+    wmax = max(abs(wlo), abs(whi))
     amax = int(max(-int(ac.min()), int(ac.max()))) if ac.size else 0
     pmax = wmax * amax
     lim = (1 << (acc_bits - 1)) - 1
@@ -225,7 +222,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         w64 = table[wc] if wint is None else wint
         return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, True)
     exact = _exact_matmul(ac, table, wc, wint, pmax)
-    if saturate:
+    if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact
     lo = -(1 << (acc_bits - 1))
     return ((exact - lo) & ((1 << acc_bits) - 1)) + lo
@@ -245,7 +242,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wint: 
     else:
         dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
     af = acts.astype(dtype)
-    wf = table.astype(dtype)[codes] if wint is None else wint.astype(dtype)
+    wf = np.take(table.astype(dtype), codes) if wint is None else wint.astype(dtype)
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
     out = np.zeros((m, n), dtype=np.int64)
