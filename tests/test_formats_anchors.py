@@ -29,16 +29,16 @@ def normal() -> np.ndarray:
     return np.random.default_rng(20250101).standard_normal(N_SAMPLES)
 
 
-_MSE_CACHE: dict[tuple[int, str, Scaling | None], float] = {}
+# memo of quantize/dequantize MSEs; each entry keeps its array alive so its id() is not reused
+_MSE_CACHE: dict[tuple[int, str, Scaling | None], tuple[np.ndarray, float]] = {}
 
 
 def _mse(x: np.ndarray, name: str, scaling: Scaling | None = None) -> float:
-    """MSE of quantize/dequantize, memoised per (array, format, scaling) within this module."""
     key = (id(x), name, scaling)
     if key not in _MSE_CACHE:
         xq = quantize(x, get_format(name), scaling).dequantize()
-        _MSE_CACHE[key] = float(np.mean((xq - x) ** 2))
-    return _MSE_CACHE[key]
+        _MSE_CACHE[key] = (x, float(np.mean((xq - x) ** 2)))
+    return _MSE_CACHE[key][1]
 
 
 # --------------------------------------------------- PAPERS.md §2: classical yardsticks
