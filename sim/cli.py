@@ -79,6 +79,16 @@ def cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ports(unit: object) -> list[dict[str, Any]] | None:
+    """Port list from the RTL generator (rtl.ports), the one place ports are defined."""
+    try:
+        import rtl
+    except ImportError:  # pragma: no cover - rtl ships with the package
+        return None
+    fn = getattr(rtl, "ports", None)
+    return fn(unit) if fn is not None else None
+
+
 def cmd_units(args: argparse.Namespace) -> int:
     from models.units import get_unit, unit_names
 
@@ -87,12 +97,7 @@ def cmd_units(args: argparse.Namespace) -> int:
     for n in names:
         u = get_unit(n)
         rec = u.describe()
-        try:
-            import rtl
-
-            rec["ports"] = rtl.ports(u)
-        except ImportError:  # pragma: no cover - rtl is part of the package
-            rec["ports"] = None
+        rec["ports"] = _ports(u)
         recs.append(rec)
     if args.json:
         print(json.dumps({"units": recs}, indent=1))
