@@ -106,7 +106,8 @@ def _mags(case: Case) -> np.ndarray:
 
 
 def _overflow_boundary(case: Case) -> float:
-    """Midpoint between max and the next value the exponent range would give: RNE's overflow edge."""
+    """Midpoint between max and the next value a wider exponent range would give (RNE's
+    overflow edge)."""
     top = float(case.gf.max)
     return top + 2.0 ** (np.floor(np.log2(top)) - case.mbits) / 2
 
@@ -133,7 +134,8 @@ def _inputs(case: Case, dtype: type, n: int, seed: int) -> np.ndarray:
                      1e-30, 1e-44],
     ]).astype(dtype)
     special = special[special > 0]
-    around = np.concatenate([_nudge(special, np.full(special.size, k)) for k in (-3, -2, -1, 1, 2, 3)])
+    around = np.concatenate([_nudge(special, np.full(special.size, k))
+                             for k in (-3, -2, -1, 1, 2, 3)])
     around = around[np.isfinite(around)]
     n_log = n // 2
     lo, hi = np.log2(smallest) - 4, min(np.log2(edge) + 3, np.log2(big))
@@ -164,8 +166,8 @@ def _assert_codes(ours: np.ndarray, ref: np.ndarray, x: np.ndarray, what: str) -
     bad = np.flatnonzero(ours != ref)
     if bad.size:
         i = bad[:5]
-        pytest.fail(f"{what}: {bad.size} mismatches, e.g. x={x[i].tolist()} ours={ours[i].tolist()} "
-                    f"ref={ref[i].tolist()}")
+        pytest.fail(f"{what}: {bad.size} mismatches, e.g. x={x[i].tolist()} "
+                    f"ours={ours[i].tolist()} ref={ref[i].tolist()}")
 
 
 # ---------------------------------------------------------------------------- value tables
@@ -271,15 +273,17 @@ def test_ml_dtypes_small_formats_saturate_and_nan_to_negzero() -> None:
         np.testing.assert_array_equal(x.astype(dt).astype(np.float64), fmt.decode(fmt.encode(x)))
         nan_cast = np.array([np.nan], dtype=np.float32).astype(dt).astype(np.float64)
         assert nan_cast[0] == 0 and np.signbit(nan_cast[0])
-        with pytest.raises(MacforgeError, match=f"format {name} has no NaN code: input contains NaN"):
+        with pytest.raises(MacforgeError) as ei:
             fmt.encode(np.array([np.nan]))
+        assert str(ei.value) == f"format {name} has no NaN code: input contains NaN"
 
 
 def test_overflow_saturates_where_ml_dtypes_does_not() -> None:
     """Finite overflow: ml_dtypes gives NaN (E4M3) or Inf (E5M2, BF16), we give ±max."""
     for name, dt, ref_max in [("fp8_e4m3", ml_dtypes.float8_e4m3fn, 448.0),
                               ("fp8_e5m2", ml_dtypes.float8_e5m2, 57344.0),
-                              ("bf16", ml_dtypes.bfloat16, float(ml_dtypes.finfo(ml_dtypes.bfloat16).max))]:
+                              ("bf16", ml_dtypes.bfloat16,
+                               float(ml_dtypes.finfo(ml_dtypes.bfloat16).max))]:
         fmt = get_format(name)
         big = np.finfo(np.float32).max
         x = np.array([big, -big], dtype=np.float32)
@@ -321,7 +325,8 @@ def test_e8m0_zero_negative_ties_and_tiny() -> None:
     sub = np.array([2.0**-127 * 1.25, 2.0**-127 * 1.75], dtype=np.float32)  # float32 subnormals
     np.testing.assert_array_equal(sub.astype(ml_dtypes.float8_e8m0fnu).view(np.uint8), [1, 1])
     np.testing.assert_array_equal(fmt.encode(sub), [0, 1])
-    np.testing.assert_array_equal(_gf_encode(CASES[IDS.index("e8m0")], sub.astype(np.float64)), [0, 1])
+    gf = _gf_encode(CASES[IDS.index("e8m0")], sub.astype(np.float64))
+    np.testing.assert_array_equal(gf, [0, 1])
 
     r = round_ndarray(format_info_ocp_e8m0, np.array([0.0, -1.0, 2.0**-130]), sat=True)
     np.testing.assert_array_equal(r, [0.0, -1.0, 2.0**-130])

@@ -81,7 +81,8 @@ def mse_of_levels(samples: np.ndarray, levels: np.ndarray) -> float:
     return float(np.mean(err * err))
 
 
-def lloyd_max(samples: np.ndarray, levels: int, iters: int = 1000, tol: float = 1e-12) -> np.ndarray:
+def lloyd_max(samples: np.ndarray, levels: int, iters: int = 1000,
+              tol: float = 1e-12) -> np.ndarray:
     """Lloyd-Max (k-means in 1-D) reconstruction values for ``samples``.
 
     Starts from the sample quantiles at ``(i + 0.5) / levels`` (deterministic) and alternates
@@ -166,7 +167,9 @@ def entropy_coded_uniform(samples: np.ndarray, bits: float, iters: int = 60,
     iters
         Maximum number of bisection steps (on ``log Δ``).
     rtol
-        Stop when the entropy is within ``rtol · bits`` of the target.
+        Stop when the entropy is within ``rtol · bits`` of the target. With few samples the
+        entropy is a step function of Δ and may never get that close: then the step whose
+        entropy came closest is returned.
 
     Returns
     -------
@@ -181,36 +184,39 @@ def entropy_coded_uniform(samples: np.ndarray, bits: float, iters: int = 60,
     spread = float(np.max(x) - np.min(x))
     if spread == 0.0:
         raise MacforgeError("samples are all equal: no step gives a positive entropy")
-    # bracket: a step of 2·amax puts everything on one or two points (H <= 1 bit, or 0);
-    # shrink the lower end until the entropy exceeds the budget
+    n_distinct = 1 + int(np.count_nonzero(x[1:] != x[:-1]))
+    if bits >= math.log2(n_distinct):
+        raise MacforgeError(f"bits {bits!r} is not below log2 of the number of distinct samples "
+                            f"({math.log2(n_distinct):.4g})")
+    # bracket: at step 4·amax every sample rounds to 0 (H = 0); halve the lower end until the
+    # entropy exceeds the budget
     hi = 4.0 * amax
-    h_hi, _ = _entropy_of_step(x, hi)
-    if h_hi >= bits:
-        raise MacforgeError(f"bits {bits!r} is too small for these samples")
     lo = spread / 2.0 ** (bits + 2)
     h_lo, _ = _entropy_of_step(x, lo)
-    for _ in range(200):
-        if h_lo > bits:
-            break
+    while h_lo <= bits and lo / 2.0 > 0.0:  # float64 spans < 2^2100: at most ~2100 halvings
         lo /= 2.0
-        if lo < amax * 1e-300 or lo == 0.0:
-            break
         h_lo, _ = _entropy_of_step(x, lo)
     if h_lo <= bits:
-        raise MacforgeError(f"bits {bits!r} exceeds the entropy reachable with these samples")
-    step, h = lo, h_lo
+        raise MacforgeError(f"bits {bits!r} is not reachable with these samples")
+    # the entropy of finite samples is a step function of Δ: keep the step closest to the budget
+    best_step, best_h = lo, h_lo
     for _ in range(iters):
         step = math.sqrt(lo * hi)
+        if not lo < step < hi:
+            break
         h, _ = _entropy_of_step(x, step)
+        if abs(h - bits) < abs(best_h - bits):
+            best_step, best_h = step, h
         if abs(h - bits) <= rtol * bits:
             break
         if h > bits:
             lo = step
         else:
             hi = step
-    _, q = _entropy_of_step(x, step)
-    err = x - q * step
-    return EntropyCodedUniform(step=float(step), mse=float(np.mean(err * err)), entropy_bits=h)
+    _, q = _entropy_of_step(x, best_step)
+    err = x - q * best_step
+    return EntropyCodedUniform(step=float(best_step), mse=float(np.mean(err * err)),
+                               entropy_bits=best_h)
 
 
 class UnderflowStats(NamedTuple):

@@ -59,6 +59,7 @@ class Format:
     nan_policy: NanPolicy = "error"
     inf_policy: InfPolicy = "saturate"
     neg_zero_code: int | None = None
+    nan_code: int | None = None
     zp_codes: np.ndarray | None = None
     zero_point_max: int = 0
     asym_levels: int = 0
@@ -89,7 +90,10 @@ class Format:
         object.__setattr__(self, "_grid_codes", grid_codes.astype(np.uint8 if self.bits <= 8 else np.uint32))
         object.__setattr__(self, "_grid_prio", np.asarray(self.tie_priority)[grid_codes])
         nan_codes = np.nonzero(np.isnan(vals))[0]
-        object.__setattr__(self, "_nan_code", int(nan_codes[0]) if len(nan_codes) else None)
+        if self.nan_code is not None and not np.isnan(vals[self.nan_code]):
+            raise MacforgeError(f"format {self.name}: nan_code {self.nan_code} does not decode to NaN")
+        canon = self.nan_code if self.nan_code is not None else (int(nan_codes[0]) if len(nan_codes) else None)
+        object.__setattr__(self, "_nan_code", canon)
         pinf = np.nonzero(vals == np.inf)[0]
         ninf = np.nonzero(vals == -np.inf)[0]
         object.__setattr__(self, "_inf_codes", (int(pinf[0]), int(ninf[0])) if len(pinf) else None)

@@ -181,10 +181,13 @@ def fp_format(name: str, ebits: int, mbits: int, bias: int, specials: str) -> Fo
     fin = v[np.isfinite(v)]
     pol = "NaN -> NaN code" if has_nan else "NaN -> error"
     ipol = "Inf -> ±Inf code" if has_inf else "Inf -> ±max (saturate)"
+    # canonical quiet NaN: sign 0, exponent all ones, mantissa MSB set (E4M3: the only NaN)
+    qnan = ((1 << ebits) - 1) << mbits | (1 << (mbits - 1)) if specials == "ieee" else None
     return Format(
         name=name,
         bits=bits,
         kind="fp",
+        nan_code=qnan if has_nan and specials == "ieee" else None,
         values=v,
         tie_priority=prio,
         encodable=np.ones(1 << bits, dtype=bool),
@@ -249,6 +252,7 @@ def float_table_format(name: str, ebits: int, mbits: int) -> Format:
         nan_policy="nan_code",
         inf_policy="inf_code",
         neg_zero_code=1 << 15,
+        nan_code=((1 << ebits) - 1) << mbits | (1 << (mbits - 1)),
         description=f"IEEE-style E{ebits}M{mbits} (bias {bias}); RNE; finite overflow saturates "
         "to ±max (scales never overflow to Inf)",
         source="IEEE 754-2008 binary16" if name == "fp16" else "bfloat16 (Google Brain)",

@@ -77,14 +77,22 @@ class Scaling:
 
 
 def round_scale(s: np.ndarray, scale_format: str) -> np.ndarray:
-    """Round positive scales to the scale format (RNE, saturating), as float64 values."""
+    """Round positive scales to the scale format (RNE, saturating), as float64 values.
+
+    A positive scale below the format's smallest positive value becomes that value, never 0."""
     s = np.asarray(s, dtype=np.float64)
     if scale_format == "fp32":
-        return s.astype(np.float32).astype(np.float64)
-    from ._registry import get_format
+        r = s.astype(np.float32).astype(np.float64)
+        tiny = float(np.nextafter(np.float32(0), np.float32(1)))
+    else:
+        from ._registry import get_format
 
-    fmt = get_format(scale_format)
-    return fmt.decode(fmt.encode(s))
+        fmt = get_format(scale_format)
+        r = fmt.decode(fmt.encode(s))
+        gv, _ = fmt.grid()
+        tiny = float(gv[gv > 0][0])
+    # a positive scale never rounds to 0 (that would turn the group into 0/0)
+    return np.where((s > 0) & (r == 0), tiny, r)
 
 
 @dataclass
@@ -220,9 +228,8 @@ def quantize(x: np.ndarray, fmt: "Format", scaling: Scaling | None = None) -> Qu
         amax_t = float(np.max(np.abs(g)))
         tensor_scale = float(np.float32(amax_t / (fmt.scale_max * 448.0))) if amax_t > 0 else 1.0
         s = round_scale(_amax(g) / (fmt.scale_max * tensor_scale), "ue4m3")
-        s = np.where(s > 0, s, 1.0)  # an all-zero (or underflowing) block encodes as zeros
+        s = np.where(s > 0, s, 1.0)  # an all-zero block: any scale gives zero codes
         codes = fmt.encode(g / (s[..., None] * tensor_scale))
-        # a block whose scale underflowed to 0 in E4M3 is stored as scale 0 (all zeros)
     else:
         if sc.method == "absmax":
             s = _amax(g) / fmt.scale_max
