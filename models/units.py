@@ -192,6 +192,8 @@ class UnitSpec:
 
     @property
     def weight_int_range(self) -> tuple[int, int]:
+        if self.lut == "programmable":  # any lut_bits-wide entry may be written
+            return -(1 << (self.lut_bits - 1)), (1 << (self.lut_bits - 1)) - 1
         return self.decode.int_range()
 
     @property

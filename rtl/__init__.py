@@ -1,0 +1,55 @@
+"""macforge RTL: one Amaranth component per unit spec, Verilog export, lint and synthesis checks.
+
+>>> import rtl
+>>> unit = rtl.build_unit("mac_dint4_asym_xint8")      # an amaranth wiring.Component
+>>> [p["name"] for p in rtl.ports("mac_dint4_asym_xint8")]
+['clk', 'rst', 'en', 'clr', 'w', 'a', 'z', 'acc']
+
+Every unit is generated from ``models.units.get_unit(name)``: widths, latency, overflow rule and
+the weight decode table come from the spec, never from a second description of the arithmetic.
+"""
+
+from ._decode import DecodePlan, WeightDecoder, decode_plan, decoded_value
+from ._export import (
+    LINT_WAIVERS,
+    SYNTH_TARGETS,
+    LintResult,
+    SynthResult,
+    ToolError,
+    lint,
+    synth_check,
+    unit_hash,
+    verilator_bin,
+    verilog,
+    write_verilog,
+)
+from ._fault import FAULT_KINDS, Fault
+from ._systolic import SystolicArray, systolic_schedule
+from ._units import DotUnit, DqGroupMac, MacUnit, build_unit, ports
+
+__all__ = [
+    "FAULT_KINDS",
+    "LINT_WAIVERS",
+    "SYNTH_TARGETS",
+    "DecodePlan",
+    "DotUnit",
+    "DqGroupMac",
+    "Fault",
+    "LintResult",
+    "MacUnit",
+    "SynthResult",
+    "SystolicArray",
+    "ToolError",
+    "WeightDecoder",
+    "build_unit",
+    "decode_plan",
+    "decoded_value",
+    "lint",
+    "ports",
+    "synth_check",
+    "systolic_schedule",
+    "unit_hash",
+    "verilator_bin",
+    "verilog",
+    "write_verilog",
+]

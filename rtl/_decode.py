@@ -1,0 +1,245 @@
+"""Weight decode logic generated from ``UnitSpec.decode`` (a ``models.units.WeightDecode``).
+
+The decode table is the only description of what a code means. This module looks at the table
+and picks the logic a hardware engineer would build for it, falling back to a constant ROM:
+
+``twos``          the table is two's complement of the code bits (INTn): sign-extend the code.
+``sign_mag_half`` sign bit + magnitude code m with m = 0 → 0, m = 1 → the half-unit special
+                  (+0.5), m ≥ 2 → integer m - 1 (dINT4 Variant B): the decoder emits sign, a
+                  (bits-1)-bit integer magnitude and a half flag; the multiplier is a small
+                  magnitude × a with one fractional bit (half-units) plus the half code as a
+                  shifted copy of a, then a conditional negate.
+``zp_linear``     zero-point codes are ``zp_scale · c`` (dINT4 Variant A: 2·(q - z) in
+                  half-units); the other codes (the ±0.5 specials) come from a tiny case table.
+``rom``           anything else: a constant case table, minus ``zp_scale · z`` on zero-point codes.
+``lut``           programmable LUT: the entries come from a register file (an input here).
+
+Whatever the style, the decoded integer equals ``table[w] - (zp_mask[w] ? zp_scale·z : 0)`` for
+every code and zero point; tests/test_rtl_units.py checks that exhaustively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from models.errors import MacforgeError
+from models.units import UnitSpec, signed_bits
+
+from ._fault import Fault
+
+__all__ = ["DecodePlan", "DecodeStyle", "WeightDecoder", "decode_plan", "decoded_value"]
+
+DecodeStyle = Literal["twos", "sign_mag_half", "zp_linear", "rom", "lut"]
+
+
+def _twos_table(bits: int) -> tuple[int, ...]:
+    return tuple(c if c < (1 << (bits - 1)) else c - (1 << bits) for c in range(1 << bits))
+
+
+def _is_sign_mag_half(table: tuple[int, ...], bits: int) -> bool:
+    if bits < 3:
+        return False
+    half = 1 << (bits - 1)
+    pos = table[:half]
+    want = (0, 1) + tuple(2 * (m - 1) for m in range(2, half))
+    return pos == want and all(table[half + m] == -pos[m] for m in range(half))
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """How one unit's weight codes become integers (see the module docstring).
+
+    ``table``, ``zp_mask``, ``zp_scale`` are ``spec.decode``'s; ``special_fault_code`` is the
+    code a ``dint_special`` fault makes decode as +2 instead of +1 (None: no fault).
+    ``wi_range`` is the decoded integer's range over *every port value*: every code, every
+    ``z`` the port can carry (not just 0..zp_max) and every LUT entry lut_bits can hold.
+    """
+
+    style: DecodeStyle
+    bits: int
+    table: tuple[int, ...]
+    zp_mask: tuple[bool, ...] | None
+    zp_scale: int
+    zp_bits: int
+    lut_bits: int | None
+    special_fault_code: int | None
+    wi_range: tuple[int, int]
+
+    @property
+    def has_zp(self) -> bool:
+        return self.zp_mask is not None
+
+    @property
+    def wi_bits(self) -> int:
+        return signed_bits(*self.wi_range)
+
+    def faulty_table(self) -> tuple[int, ...]:
+        """The constant table the hardware implements (the fault applied, if any)."""
+        if self.special_fault_code is None:
+            return self.table
+        t = list(self.table)
+        t[self.special_fault_code] = 2
+        return tuple(t)
+
+
+def _special_code(spec: UnitSpec) -> int:
+    """The positive half-unit special (+0.5): value +1 in half-units, outside the zp codes."""
+    dec = spec.decode
+    if dec.unit == Fraction(1, 2):
+        for c, v in enumerate(dec.table):
+            if v == 1 and (dec.zp_mask is None or not dec.zp_mask[c]):
+                return c
+    raise MacforgeError(f"fault dint_special needs a unit with a +0.5 half-unit special code; "
+                        f"{spec.name} ({spec.weight_format}) has none")
+
+
+def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
+    """Pick the decode logic for ``spec`` (see the module docstring)."""
+    dec = spec.decode
+    table = tuple(int(v) for v in dec.table)
+    bits = dec.bits
+    programmable = spec.lut == "programmable"
+    special = _special_code(spec) if fault is not None and fault.kind == "dint_special" else None
+    if programmable and special is not None:
+        raise MacforgeError(f"fault dint_special cannot target the programmable LUT of {spec.name}")
+    style: DecodeStyle
+    if programmable:
+        style = "lut"
+    elif dec.zp_mask is None and table == _twos_table(bits):
+        style = "twos"
+    elif dec.zp_mask is None and _is_sign_mag_half(table, bits):
+        style = "sign_mag_half"
+    elif dec.zp_mask is not None and all(table[c] == dec.zp_scale * c
+                                         for c in range(len(table)) if dec.zp_mask[c]):
+        style = "zp_linear"
+    else:
+        style = "rom"
+    zp_bits = dec.zp_bits
+    if programmable:
+        lb = spec.lut_bits
+        entries = [-(1 << (lb - 1)), (1 << (lb - 1)) - 1]
+        masked = dec.zp_mask is not None and any(dec.zp_mask)
+        unmasked = dec.zp_mask is None or not all(dec.zp_mask)
+        lo_hi: list[int] = []
+        if unmasked:
+            lo_hi += entries
+        if masked:
+            zmax = (1 << zp_bits) - 1
+            lo_hi += [entries[0] - dec.zp_scale * zmax, entries[1]]
+    else:
+        t = table if special is None else tuple(2 if c == special else v for c, v in enumerate(table))
+        zmax = (1 << zp_bits) - 1 if dec.zp_mask is not None else 0
+        lo_hi = []
+        for c, v in enumerate(t):
+            lo_hi.append(v)
+            if dec.zp_mask is not None and dec.zp_mask[c]:
+                lo_hi.append(v - dec.zp_scale * zmax)
+    wi_range = (min(lo_hi), max(lo_hi))
+    return DecodePlan(style, bits, table, dec.zp_mask, int(dec.zp_scale), zp_bits,
+                      spec.lut_bits if programmable else None, special, wi_range)
+
+
+def _member_of(m: Module, code: Signal, codes: list[int], bits: int, name: str) -> Signal:
+    """1 when ``code`` is one of ``codes``: a comparator for a prefix 0..N-1, else a case."""
+    hit = Signal(name=name)
+    n = len(codes)
+    if n == 0:
+        pass
+    elif n == 1 << bits:
+        m.d.comb += hit.eq(1)
+    elif codes == list(range(n)):
+        m.d.comb += hit.eq(code < n)
+    else:
+        with m.Switch(code), m.Case(*codes):
+            m.d.comb += hit.eq(1)
+    return hit
+
+
+def _case_table(m: Module, code: Signal, out: Signal, values: dict[int, int]) -> None:
+    """``out = values[code]`` as one case per distinct value (codes absent -> 0)."""
+    by_value: dict[int, list[int]] = {}
+    for c, v in values.items():
+        by_value.setdefault(v, []).append(c)
+    with m.Switch(code):
+        for v, codes in sorted(by_value.items()):
+            if v != 0:
+                with m.Case(*codes):
+                    m.d.comb += out.eq(v)
+
+
+class WeightDecoder(wiring.Component):
+    """Combinational weight decode of one lane (style chosen by ``decode_plan``).
+
+    Ports: ``w`` (code), ``z`` (zero point, zero-point formats only), ``lut`` (the LUT entries,
+    programmable units only). Output: ``wi`` (signed integer in the unit's integer unit), or for
+    ``sign_mag_half`` the fields ``sign``, ``mag`` (integer magnitude) and ``half`` (the +-0.5
+    special), value = (-1)^sign · (2·mag + half) half-units. No clock; latency 0.
+    """
+
+    def __init__(self, plan: DecodePlan) -> None:
+        self.plan = plan
+        ports: dict[str, object] = {"w": In(unsigned(plan.bits))}
+        if plan.has_zp:
+            ports["z"] = In(unsigned(plan.zp_bits))
+        if plan.style == "lut":
+            assert plan.lut_bits is not None
+            ports["lut"] = In(data.ArrayLayout(signed(plan.lut_bits), 1 << plan.bits))
+        if plan.style == "sign_mag_half":
+            ports.update(sign=Out(1), mag=Out(unsigned(plan.bits - 1)), half=Out(1))
+        else:
+            ports["wi"] = Out(signed(plan.wi_bits))
+        super().__init__(ports)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        p = self.plan
+        n = 1 << p.bits
+        zp_codes = [c for c in range(n) if p.zp_mask is not None and p.zp_mask[c]]
+        if p.style == "twos":
+            m.d.comb += self.wi.eq(self.w.as_signed())
+        elif p.style == "sign_mag_half":
+            hb = p.bits - 1
+            mcode = self.w[:hb]
+            m.d.comb += [self.sign.eq(self.w[hb]),
+                         self.half.eq(mcode == 1),
+                         self.mag.eq(Mux(mcode >= 2, mcode - 1, 0))]
+            if p.special_fault_code is not None:  # injected bug: +0.5 decodes as +1.0
+                with m.If((mcode == 1) & ~self.w[hb]):
+                    m.d.comb += [self.half.eq(0), self.mag.eq(1)]
+        elif p.style == "zp_linear":
+            table = p.faulty_table()
+            is_zp = _member_of(m, self.w, zp_codes, p.bits, "is_zp")
+            special = Signal(signed(p.wi_bits))
+            _case_table(m, self.w, special, {c: table[c] for c in range(n) if c not in zp_codes})
+            diff = self.w - self.z  # signed, exact
+            shift = p.zp_scale.bit_length() - 1
+            lin = diff << shift if p.zp_scale == 1 << shift else diff * p.zp_scale
+            m.d.comb += self.wi.eq(Mux(is_zp, lin, special))
+        else:  # rom, lut
+            base = Signal(signed(max(p.wi_bits, p.lut_bits or 0)))
+            if p.style == "lut":
+                m.d.comb += base.eq(self.lut[self.w])
+            else:
+                table = p.faulty_table()
+                _case_table(m, self.w, base, dict(enumerate(table)))
+            if p.has_zp and zp_codes:
+                is_zp = _member_of(m, self.w, zp_codes, p.bits, "is_zp")
+                m.d.comb += self.wi.eq(base - Mux(is_zp, self.z * p.zp_scale, 0))
+            else:
+                m.d.comb += self.wi.eq(base)
+        return m
+
+
+def decoded_value(plan: DecodePlan, outputs: dict[str, int]) -> int:
+    """The integer a decoder's output port values stand for (used by tests and the docs)."""
+    if plan.style == "sign_mag_half":
+        v = 2 * outputs["mag"] + outputs["half"]
+        return -v if outputs["sign"] else v
+    return outputs["wi"]
+

@@ -1,0 +1,158 @@
+"""The output-stationary systolic array against models.golden.gemm, cycle by cycle: results
+appear exactly in the cycles ``rtl/_systolic.py`` documents and ``systolic_schedule`` counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+import rtl
+from models import golden
+from models.errors import MacforgeError
+from models.units import get_unit
+
+
+def _tile(spec, rows, cols, k, rng, *, group=None, extremes=False):  # type: ignore[no-untyped-def]
+    A = rng.integers(-128, 128, (rows, k))
+    W = rng.integers(0, 1 << spec.decode.bits, (cols, k))
+    if extremes:
+        A[:] = 127
+        W[:] = 127  # int8 code 127 = +127: every product is +16129
+    zp = None
+    if spec.decode.zp_mask is not None:
+        zp = rng.integers(0, spec.decode.zp_max + 1, (cols, k // group))
+    exp = golden.gemm(W, A, spec.weight_format, spec.act_format, spec.acc_bits, spec.overflow,
+                      zero_points=zp, group_size=group if zp is not None else None,
+                      lut_bits=spec.lut_bits if spec.lut != "none" else None)
+    return A, W, zp, exp
+
+
+def run_tiles(unit, rows, cols, tiles, *, starts, group=None, gaps=None, extra=4):  # type: ignore[no-untyped-def]
+    """Present each tile's k = 0..K-1 from cycle ``starts[i]`` on (``gaps``: cycles with
+    valid = 0 inserted after each k, per tile); record (cycle, out_row, c) of every out_valid."""
+    dut = rtl.SystolicArray(rows, cols, unit)
+    schedule: dict[int, tuple[list[int], list[int], list[int] | None, int, int]] = {}
+    for (A, W, zp, _), t0, gap in zip(tiles, starts, gaps or [0] * len(tiles), strict=True):
+        k_len = A.shape[1]
+        t = t0
+        for k in range(k_len):
+            z = None if zp is None else zp[:, k // group].tolist()
+            schedule[t] = (A[:, k].tolist(), W[:, k].tolist(), z, int(k == 0), int(k == k_len - 1))
+            t += 1 + gap
+    end = max(schedule) + rows + cols + rows + extra
+    outs: list[tuple[int, int, list[int]]] = []
+
+    async def bench(ctx):  # type: ignore[no-untyped-def]
+        for t in range(end):
+            if t in schedule:
+                a, w, z, first, last = schedule[t]
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, first)
+                ctx.set(dut.last, last)
+                ctx.set(dut.a, a)
+                ctx.set(dut.w, w)
+                if z is not None:
+                    ctx.set(dut.z, z)
+            else:
+                ctx.set(dut.valid, 0)
+                ctx.set(dut.first, 0)
+                ctx.set(dut.last, 0)
+            if ctx.get(dut.out_valid):
+                outs.append((t, ctx.get(dut.out_row), [int(v) for v in ctx.get(dut.c)]))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return outs
+
+
+def check_tile(outs, rows, cols, k, t0, exp):  # type: ignore[no-untyped-def]
+    d = t0 + k + rows + cols - 2
+    mine = [o for o in outs if d <= o[0] < d + rows]
+    assert [o[0] for o in mine] == list(range(d, d + rows))
+    got = np.zeros((rows, cols), dtype=np.int64)
+    for s, (_, row, c) in enumerate(mine):
+        assert row == rows - 1 - s
+        got[row] = c
+    np.testing.assert_array_equal(got, exp)
+    assert d + rows - 1 - t0 + 1 == rtl.systolic_schedule(rows, cols, k)
+
+
+@pytest.mark.parametrize("unit,rows,cols,k,group", [
+    ("mac_int4xint8", 2, 2, 6, None),
+    ("mac_int8xint8", 4, 4, 16, None),
+    ("mac_dint4_asym_xint8", 4, 4, 16, 4),
+    ("mac_dint4_sym_xint8", 3, 2, 9, None),
+    ("mac_lut4c_nf4xint8", 2, 3, 8, None),
+    ("mac_lut4c_fp4_e2m1xint8", 1, 4, 5, None),
+])
+def test_tile_matches_golden_gemm(unit: str, rows: int, cols: int, k: int, group: int | None) -> None:
+    spec = get_unit(unit)
+    tile = _tile(spec, rows, cols, k, np.random.default_rng(rows * 10 + cols), group=group)
+    outs = run_tiles(spec, rows, cols, [tile], starts=[0], group=group)
+    assert len(outs) == rows  # out_valid is high in exactly the R drain cycles
+    check_tile(outs, rows, cols, k, 0, tile[3])
+
+
+@pytest.mark.parametrize("overflow", ["wrap", "saturate"])
+def test_tile_overflow(overflow: str) -> None:
+    spec = get_unit("mac_int8xint8", acc_bits=18, overflow=overflow)
+    tile = _tile(spec, 2, 2, 12, np.random.default_rng(0), extremes=True)
+    wide = golden.gemm(tile[1], tile[0], "int8", acc_bits=62)
+    assert np.all(wide != tile[3])
+    check_tile(run_tiles(spec, 2, 2, [tile], starts=[0]), 2, 2, 12, 0, tile[3])
+
+
+def test_back_to_back_tiles_at_the_schedule_period() -> None:
+    """The next tile may present k = 0 in cycle systolic_schedule(R, C, K) of the previous one."""
+    spec = get_unit("mac_dint4_asym_xint8")
+    rows, cols, k = 3, 3, 8
+    rng = np.random.default_rng(4)
+    tiles = [_tile(spec, rows, cols, k, rng, group=4) for _ in range(3)]
+    period = rtl.systolic_schedule(rows, cols, k)
+    starts = [0, period, 2 * period]
+    outs = run_tiles(spec, rows, cols, tiles, starts=starts, group=4)
+    assert len(outs) == 3 * rows
+    for tile, t0 in zip(tiles, starts, strict=True):
+        check_tile(outs, rows, cols, k, t0, tile[3])
+
+
+def test_bubbles_in_valid() -> None:
+    """Gaps in valid idle the PEs; the drain starts R + C - 1 cycles after `last`."""
+    spec = get_unit("mac_int4xint8")
+    rows, cols, k = 2, 3, 5
+    tile = _tile(spec, rows, cols, k, np.random.default_rng(8))
+    outs = run_tiles(spec, rows, cols, [tile], starts=[0], gaps=[2])
+    last_cycle = (k - 1) * 3
+    d = last_cycle + rows + cols - 1
+    assert [o[0] for o in outs] == list(range(d, d + rows))
+    got = np.array([o[2] for o in sorted(outs, key=lambda o: o[1])])
+    np.testing.assert_array_equal(got, tile[3])
+
+
+def test_schedule_formula() -> None:
+    assert rtl.systolic_schedule(1, 1, 1) == 2
+    assert rtl.systolic_schedule(4, 4, 16) == 16 + 8 + 4 - 2
+    assert rtl.systolic_schedule(2, 8, 64) == 64 + 4 + 8 - 2
+    with pytest.raises(MacforgeError, match=r"^k must be a positive integer, not 0$"):
+        rtl.systolic_schedule(2, 2, 0)
+
+
+def test_array_errors() -> None:
+    with pytest.raises(MacforgeError, match=r"^rows must be a positive integer, not 0$"):
+        rtl.SystolicArray(0, 2)
+    with pytest.raises(MacforgeError, match=r"^systolic array PEs are single-lane MACs; dot4_int4xint8 is a dot$"):
+        rtl.SystolicArray(2, 2, "dot4_int4xint8")
+    with pytest.raises(MacforgeError, match=r"^systolic array needs a constant decode; mac_lut4xint8 has a "
+                                            r"programmable LUT \(use a mac_lut4c_<format>xint8 unit\)$"):
+        rtl.SystolicArray(2, 2, "mac_lut4xint8")
+    with pytest.raises(MacforgeError, match=r"^systolic array PEs need latency 1, mac_int4xint8 has latency 2$"):
+        rtl.SystolicArray(2, 2, get_unit("mac_int4xint8", latency=2))
+
+
+def test_array_verilog() -> None:
+    text = rtl.verilog(rtl.SystolicArray(2, 2, "mac_int4xint8"), name="systolic_2x2_int4")
+    assert "module systolic_2x2_int4(" in text
