@@ -1,0 +1,206 @@
+"""The synthesis and energy flow applied to macforge units (by name or UnitSpec).
+
+- ``synth_unit``: generic-cell area (NAND2-eq) or FPGA resources + Fmax of a unit's Verilog.
+- ``unit_stimulus``: per-cycle port values for an energy run, from uniformly random codes or
+  from real data (SmolLM2 activations quantized to int8 × that layer's weights quantized to
+  the unit's weight format — a real dot product, cycle after cycle).
+- ``unit_energy``: switching energy per MAC of the synthesized netlist, in NAND2-toggle units
+  and in pJ through one anchor (``PJ_ANCHOR``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from models.errors import MacforgeError
+from models.units import UnitSpec, get_unit
+
+from ._energy import netlist_activity
+from ._fpga import FPGA_TARGETS, synth_fpga
+from ._gate import synth_gates
+from ._yosys import BUILD, cache_get, cache_key, cache_put
+
+__all__ = ["synth_unit", "unit_stimulus", "unit_energy", "pj_per_toggle_unit", "PJ_ANCHOR", "TARGETS",
+           "REAL_LAYER", "as_spec"]
+
+TARGETS = ("generic", *FPGA_TARGETS)
+PJ_ANCHOR = ("an 8×8-bit signed array multiplier (combinational) under uniform random operands "
+             "costs 0.2 pJ per multiply: Horowitz, ISSCC 2014, 45 nm 'int8 mult' (PAPERS.md §6)")
+HOROWITZ_INT8_MULT_PJ = 0.2
+REAL_LAYER = "blk.15.ffn_down"  # SmolLM2-135M layer whose input activations and weights feed 'real' data
+DOT_LEN_RANDOM = 128  # random data: the accumulator is cleared every 128 MACs (one dot product)
+
+
+def as_spec(unit: UnitSpec | str) -> UnitSpec:
+    if isinstance(unit, UnitSpec):
+        return unit
+    return get_unit(unit)
+
+
+def _verilog_ports(spec: UnitSpec) -> tuple[str, list[dict[str, Any]]]:
+    import rtl  # the RTL generator's public face; imported late: rtl imports this package
+
+    return rtl.verilog(spec), rtl.ports(spec)
+
+
+def synth_unit(unit: UnitSpec | str, target: str = "generic", *, variant: str = "default",
+               nodsp: bool = False, pnr: bool = True) -> dict[str, Any]:
+    """One synthesis record: ``unit``, ``target`` and the target's figures."""
+    spec = as_spec(unit)
+    if target not in TARGETS:
+        raise MacforgeError(f"unknown synthesis target {target!r}; known: {', '.join(TARGETS)}")
+    v, ports = _verilog_ports(spec)
+    if target == "generic":
+        r = synth_gates(v, spec.name, variant)
+        return {"unit": spec.name, "target": target, "nand2_eq": r.nand2_eq,
+                "sequential_nand2_eq": r.sequential_nand2_eq, "cells": r.cells, "cells_by_type": r.cells_by_type,
+                "variant": variant, "flow": r.flow, "tool": r.tool, "lanes": spec.lanes,
+                "nand2_eq_per_mac": r.nand2_eq / spec.lanes}
+    f = synth_fpga(v, spec.name, ports, target, nodsp=nodsp, pnr=pnr)
+    return {"unit": spec.name, "target": target, "device": f.device, "luts": f.luts, "ffs": f.ffs,
+            "carry": f.carry, "dsp": f.dsp, "cells": f.cells, "fmax_mhz": f.fmax_mhz, "nodsp": nodsp,
+            "seed": f.seed, "tool": f.tool, "lanes": spec.lanes}
+
+
+# ----------------------------------------------------------------------------- stimulus
+def _pack(lanes_vals: np.ndarray, width: int) -> list[int]:
+    """(T, lanes) ints -> T packed Python ints, lane i at bits [i·width, (i+1)·width)."""
+    mask = (1 << width) - 1
+    out = []
+    for row in lanes_vals.tolist():
+        v = 0
+        for i, x in enumerate(row):
+            v |= (int(x) & mask) << (i * width)
+        out.append(v)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _real_operands(fmt_name: str, layer: str, n_tokens: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(int8 activations (M, K), weight codes (N, K), zero points (N, K//128) or None)."""
+    from models import realdata
+    from models.formats import Scaling, get_format, quantize
+
+    acts = realdata.real_activations(layer, n_tokens=n_tokens)
+    a8 = quantize(acts, get_format("int8"), Scaling(granularity="tensor", method="absmax", scale_format="fp32"))
+    a_int = get_format("int8").decode(a8.codes).astype(np.int64)
+    w = realdata.smollm2_weights([layer])[layer]
+    fmt = get_format(fmt_name)
+    sc = fmt.default_scaling
+    if sc is not None and sc.granularity == "group":
+        sc = replace(sc, group_size=128)  # SmolLM2 weights sit on a Q4_1 grid at group 32 (REALDATA.md)
+    q = quantize(w, fmt, sc)
+    zp = None if q.zero_points is None else q.zero_points.reshape(w.shape[0], -1)
+    return a_int, q.codes.reshape(w.shape), zp
+
+
+def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048, seed: int = 0
+                  ) -> tuple[dict[str, list[int] | np.ndarray], int, str]:
+    """(per-port values per cycle, number of MACs, description) for an energy run."""
+    spec = as_spec(unit)
+    if spec.kind not in ("mac", "dot"):
+        raise MacforgeError(f"energy runs cover mac and dot units, not {spec.kind} ({spec.name})")
+    if data not in ("random", "real"):
+        raise MacforgeError(f"data must be 'random' or 'real', not {data!r}")
+    lanes = spec.lanes
+    cycles = n_macs // lanes
+    if cycles < 1:
+        raise MacforgeError(f"n_macs={n_macs} is fewer than the unit's {lanes} lanes: nothing to measure")
+    rng = np.random.default_rng(seed)
+    dec = spec.decode
+    if data == "random":
+        w = rng.integers(0, 1 << dec.bits, (cycles, lanes))
+        lo, hi = spec.act_range
+        a = rng.integers(lo, hi + 1, (cycles, lanes))
+        dot_len = DOT_LEN_RANDOM
+        desc = f"uniform random weight codes and int8 activations, seed {seed}; clr every {dot_len} MACs"
+        zs = None
+        if dec.zp_mask is not None:  # one random zero point per group of 128 weights
+            z_groups = rng.integers(0, dec.zp_max + 1, -(-cycles * lanes // 128))
+            zs = z_groups[(np.arange(cycles) * lanes) // 128]
+    else:
+        a_int, codes, zp = _real_operands(spec.weight_format, REAL_LAYER, 256)
+        k = codes.shape[1]
+        n_dots = -(-cycles * lanes // k)
+        # dot product d: output row n = d·7 mod N with token m = d·3 mod M (spread over the layer)
+        rows = [(d * 7) % codes.shape[0] for d in range(n_dots)]
+        toks = [(d * 3) % a_int.shape[0] for d in range(n_dots)]
+        wf = np.concatenate([codes[r] for r in rows])[: cycles * lanes]
+        af = np.concatenate([a_int[t] for t in toks])[: cycles * lanes]
+        w = wf.reshape(cycles, lanes)
+        a = af.reshape(cycles, lanes)
+        dot_len = k
+        zs = None
+        if zp is not None:
+            zf = np.concatenate([np.repeat(zp[r], 128) for r in rows])[: cycles * lanes]
+            zs = zf.reshape(cycles, lanes)[:, 0]
+        desc = (f"SmolLM2-135M {REAL_LAYER}: input activations of 256 Wikipedia tokens quantized to int8 "
+                f"(per-tensor absmax) × that layer's weights quantized to {spec.weight_format} "
+                f"(group 128 where grouped); real dot products of length {k}")
+    t = np.arange(cycles)
+    clr = ((t * lanes) % dot_len < lanes).astype(np.int64)
+    stim: dict[str, list[int] | np.ndarray] = {"en": np.ones(cycles, dtype=np.int64), "clr": clr}
+    if lanes == 1:
+        stim["w"] = w[:, 0]
+        stim["a"] = a[:, 0]
+    else:
+        stim["w"] = _pack(w, dec.bits)
+        stim["a"] = _pack(a, spec.act_bits)
+    if dec.zp_mask is not None:
+        stim["z"] = np.asarray(zs, dtype=np.int64)
+    if spec.lut == "programmable":
+        for p in ("lut_we", "lut_waddr", "lut_wdata"):
+            stim[p] = np.zeros(cycles, dtype=np.int64)
+    return stim, cycles * lanes, desc
+
+
+# ----------------------------------------------------------------------------- energy
+_MULT8 = """module mult8(input signed [7:0] a, input signed [7:0] b, output signed [15:0] p);
+  assign p = a * b;
+endmodule
+"""
+
+
+def pj_per_toggle_unit(delay: str = "zero") -> float:
+    """pJ per NAND2-output-toggle unit, from ``PJ_ANCHOR`` measured with the same flow."""
+    key = cache_key("pj-anchor-v1", _MULT8, delay)
+    hit = cache_get("energy", key)
+    if hit is not None:
+        return float(hit["pj_per_unit"])
+    g = synth_gates(_MULT8, "mult8")
+    rng = np.random.default_rng(12345)
+    n = 4000
+    ports = [{"name": "a", "direction": "in", "width": 8}, {"name": "b", "direction": "in", "width": 8},
+             {"name": "p", "direction": "out", "width": 16}]
+    stim = {"a": rng.integers(-128, 128, n), "b": rng.integers(-128, 128, n)}
+    act = netlist_activity(BUILD.parent / g.netlist, "mult8", ports, stim, ops=n, warmup=1, delay=delay,
+                           workdir=BUILD / "energy" / f"anchor-{delay}")
+    pj = HOROWITZ_INT8_MULT_PJ / act.energy_per_op_nand2
+    cache_put("energy", key, {"pj_per_unit": pj, "mult8_energy_nand2": act.energy_per_op_nand2})
+    return pj
+
+
+def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 2048, seed: int = 0,
+                delay: str = "zero", variant: str = "default") -> dict[str, Any]:
+    """Energy record of a unit: toggles and energy per MAC (NAND2-toggle units and pJ)."""
+    spec = as_spec(unit)
+    stim, ops, desc = unit_stimulus(spec, data, n_macs, seed)
+    v, ports = _verilog_ports(spec)
+    g = synth_gates(v, spec.name, variant)
+    key = cache_key("energy-v1", v, g.netlist, data, str(n_macs), str(seed), delay, desc)
+    hit = cache_get("energy", key)
+    if hit is None:
+        act = netlist_activity(BUILD.parent / g.netlist, spec.name, ports, stim, ops=ops, delay=delay,
+                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}")
+        hit = act.to_dict()
+        cache_put("energy", key, hit)
+    pj = pj_per_toggle_unit(delay)
+    return {"unit": spec.name, "data": data, "macs": ops, "toggles_per_mac": hit["toggles_per_op"],
+            "energy_per_mac_nand2": hit["energy_per_op_nand2"], "energy_per_mac_pj": hit["energy_per_op_nand2"] * pj,
+            "clock_energy_per_mac_nand2": hit["clock_energy_per_op"], "by_cell_type": hit["by_cell_type"],
+            "delay_model": delay, "stimulus": desc, "pj_anchor": PJ_ANCHOR, "nand2_eq": g.nand2_eq,
+            "variant": variant}
