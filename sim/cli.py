@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from typing import Any, Sequence
 
@@ -146,8 +147,100 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 1 if any(r.mismatches for r in results) else 0
 
 
+def _units_arg(names: list[str], kinds: tuple[str, ...] = ("mac", "dot", "dq_group")) -> list[str]:
+    from models.units import get_unit, unit_names
+
+    if not names:
+        return [n for n in unit_names() if get_unit(n).kind in kinds]
+    for n in names:
+        u = get_unit(n)  # unknown name -> exit 2 before any work
+        if u.kind not in kinds:
+            raise MacforgeError(f"unit {n} is a {u.kind}; this command covers {', '.join(kinds)} units")
+    return names
+
+
+def _emit(records: list[dict[str, Any]], as_json: bool, columns: list[tuple[str, str, str]]) -> None:
+    if as_json:
+        print(json.dumps(records, indent=1))
+        return
+    widths = [int(re.search(r"\d+", c[2]).group()) for c in columns]  # type: ignore[union-attr]
+    print("  ".join(f"{c[0]:>{w}}" if i else f"{c[0]:{w}}" for i, (c, w) in enumerate(zip(columns, widths))))
+    for r in records:
+        cells = []
+        for i, (_, key, fmt) in enumerate(columns):
+            v = r.get(key)
+            cells.append(("-" if v is None else format(v, fmt)) if i else f"{v:{fmt}}")
+        print("  ".join(cells))
+
+
+def _progress(it: list[str], label: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(it, desc=label, file=sys.stderr, leave=False, disable=None)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from rtl.flow import synth_unit
+
+    names = _units_arg(args.units)
+    recs = [synth_unit(n, args.target, variant=args.variant, nodsp=args.nodsp) for n in _progress(names, "synth")]
+    if args.target == "generic":
+        cols = [("unit", "unit", "38"), ("nand2_eq", "nand2_eq", "10.1f"), ("per MAC", "nand2_eq_per_mac", "9.1f"),
+                ("seq", "sequential_nand2_eq", "8.1f"), ("cells", "cells", "7d")]
+    else:
+        cols = [("unit", "unit", "38"), ("LUTs", "luts", "6d"), ("FFs", "ffs", "5d"), ("carry", "carry", "6d"),
+                ("DSP", "dsp", "4d"), ("Fmax MHz", "fmax_mhz", "9.1f")]
+    _emit(recs, args.json, cols)
+    return 0
+
+
+def cmd_energy(args: argparse.Namespace) -> int:
+    from rtl.flow import unit_energy
+
+    names = _units_arg(args.units, ("mac", "dot"))
+    if args.macs < 1:
+        raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
+    recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay)
+            for n in _progress(names, "energy")]
+    _emit(recs, args.json, [("unit", "unit", "38"), ("data", "data", "7"), ("toggles/MAC", "toggles_per_mac", "12.1f"),
+                            ("NAND2-toggles/MAC", "energy_per_mac_nand2", "18.1f"),
+                            ("pJ/MAC", "energy_per_mac_pj", "8.4f")])
+    return 0
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from models.units import get_unit
+    from rtl.flow import synth_unit
+    from sim.costfit import fit_area
+
+    names = _units_arg(args.units, ("mac", "dot"))
+    model, _, _ = fit_area()
+    recs = []
+    for n in names:
+        spec = get_unit(n)
+        meas = synth_unit(spec, "generic")["nand2_eq"]
+        est = model.predict(spec)
+        recs.append({"unit": n, "estimate_nand2_eq": est, "measured_nand2_eq": meas,
+                     "error": est / meas - 1, "breakdown": model.breakdown(spec),
+                     "model_mean_abs_rel_error": model.mean_abs_rel_error, "model_points": model.n_points})
+    _emit(recs, args.json, [("unit", "unit", "38"), ("model", "estimate_nand2_eq", "9.1f"),
+                            ("synth", "measured_nand2_eq", "9.1f"), ("error", "error", "+8.1%")])
+    if not args.json:
+        print(f"model: {model.note}; mean |error| {model.mean_abs_rel_error:.1%}, max {model.max_abs_rel_error:.1%}",
+              file=sys.stderr)
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit code 2 (DESIGN.md CLI contract)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="macforge", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = _Parser(prog="macforge", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("formats", help="every format: name, bits, values by code, bits/elem")
     f.add_argument("names", nargs="*", help="formats to show (default: all listed)")
@@ -169,6 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sim)
+    y = sub.add_parser("synth", help="synthesize units: generic-cell area or FPGA resources + Fmax")
+    y.add_argument("units", nargs="*")
+    y.add_argument("--target", default="generic", choices=["generic", "ice40", "ecp5"])
+    y.add_argument("--variant", default="default", choices=["default", "booth", "noalumacc"])
+    y.add_argument("--nodsp", action="store_true", help="FPGA: map multipliers to LUTs, not DSP blocks")
+    y.add_argument("--json", action="store_true")
+    y.set_defaults(func=cmd_synth)
+    e = sub.add_parser("energy", help="energy per MAC from gate-level switching activity")
+    e.add_argument("units", nargs="*")
+    e.add_argument("--data", default="random", choices=["random", "real"])
+    e.add_argument("--macs", type=int, default=2048)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--delay", default="zero", choices=["zero", "unit"])
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_energy)
+    c = sub.add_parser("cost", help="the fitted cost model's estimate beside the synthesized value")
+    c.add_argument("units", nargs="*")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_cost)
     return p
 
 
