@@ -35,6 +35,17 @@ def lane_product(m: Module, plan: DecodePlan, dec: WeightDecoder, a: Value, widt
         pmag = Signal(signed(width), name=f"{name}_mag")
         m.d.comb += pmag.eq(mag_prod + half_prod)
         expr: Value = Mux(dec.sign, -pmag, pmag)
+    elif plan.style == "fp":
+        assert plan.fp is not None
+        # significand × a on a (mbits+1) × act_bits multiplier; the sign is applied to this
+        # narrow product (12 bits for E4M3 × INT8, not the 26-bit shifted one), then the
+        # exponent is a barrel left shift. Both fit mbits+1+act_bits signed bits, negated too:
+        # |sig·a| ≤ (2^(mbits+1) - 1)·2^(act_bits-1) < 2^(mbits+act_bits).
+        width_sig = plan.fp.mbits + 1 + len(Value.cast(a))
+        sig_prod = Signal(signed(width_sig), name=f"{name}_sig")
+        signed_prod = Signal(signed(width_sig), name=f"{name}_signed")
+        m.d.comb += [sig_prod.eq(dec.sig * a), signed_prod.eq(Mux(dec.sign, -sig_prod, sig_prod))]
+        expr = (signed_prod << dec.exp) << plan.fp.shift0
     else:
         expr = dec.wi * a
     p = Signal(signed(width), name=name)

@@ -11,6 +11,13 @@ and picks the logic a hardware engineer would build for it, falling back to a co
                   shifted copy of a, then a conditional negate.
 ``zp_linear``     zero-point codes are ``zp_scale · c`` (dINT4 Variant A: 2·(q - z) in
                   half-units); the other codes (the ±0.5 specials) come from a tiny case table.
+``fp``            a sign + ebits + mbits minifloat (Format kind ``fp``, no zero point, no LUT):
+                  the decoder emits sign, significand ``sig`` = (e == 0 ? 0.m : 1.m) as an
+                  unsigned (mbits+1)-bit integer and ``exp`` = max(e, 1) - 1; the lane product
+                  is sig × a (a small multiplier), a conditional negate, then a barrel left
+                  shift by exp (+ a constant). NaN codes decode as sig = 0 (they contribute 0).
+                  The fields are derived from the value table and checked to reproduce the
+                  decode table for every code (``minifloat_fields``), else the unit is refused.
 ``rom``           anything else: a constant case table, minus ``zp_scale · z`` on zero-point codes.
 ``lut``           programmable LUT: the entries come from a register file (an input here).
 
@@ -20,22 +27,27 @@ every code and zero point; tests/test_rtl_units.py checks that exhaustively.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.errors import MacforgeError
-from models.units import UnitSpec, signed_bits
+from models.formats import Format, get_format
+from models.units import UnitSpec, WeightDecode, signed_bits
 
 from ._fault import Fault
 
-__all__ = ["DecodePlan", "DecodeStyle", "WeightDecoder", "decode_plan", "decoded_value"]
+__all__ = ["DecodePlan", "DecodeStyle", "MinifloatFields", "WeightDecoder", "decode_plan", "decoded_value",
+           "minifloat_fields"]
 
-DecodeStyle = Literal["twos", "sign_mag_half", "zp_linear", "rom", "lut"]
+DecodeStyle = Literal["twos", "sign_mag_half", "zp_linear", "fp", "rom", "lut"]
 
 
 def _twos_table(bits: int) -> tuple[int, ...]:
@@ -52,6 +64,85 @@ def _is_sign_mag_half(table: tuple[int, ...], bits: int) -> bool:
 
 
 @dataclass(frozen=True)
+class MinifloatFields:
+    """A sign + ``ebits`` + ``mbits`` minifloat code as the ``fp`` decoder splits it.
+
+    Code c = s·2^(ebits+mbits) + e·2^mbits + m has value (-1)^s · sig · 2^(max(e,1) - bias - mbits)
+    with sig = (e == 0 ? m : 2^mbits + m); in the unit's integer unit (2^-f, f = bias + mbits - 1
+    + ``shift0``) that is (-1)^s · sig · 2^(max(e,1) - 1 + shift0). ``nan_codes`` decode to 0.
+    """
+
+    ebits: int
+    mbits: int
+    bias: int
+    shift0: int
+    nan_codes: tuple[int, ...]
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.ebits + self.mbits
+
+    def split(self, code: int) -> tuple[int, int, int]:
+        """(sign, sig, exp) the decoder emits for ``code``: exp = max(e,1) - 1, NaN: sig = 0."""
+        s = code >> (self.ebits + self.mbits)
+        e = (code >> self.mbits) & ((1 << self.ebits) - 1)
+        m = code & ((1 << self.mbits) - 1)
+        sig = 0 if code in self.nan_codes else (m if e == 0 else (1 << self.mbits) | m)
+        return s, sig, max(e, 1) - 1
+
+    def value(self, code: int) -> int:
+        """The integer the fields stand for (the decode table entry they must reproduce)."""
+        s, sig, exp = self.split(code)
+        v = sig << (exp + self.shift0)
+        return -v if s else v
+
+
+_EM_NAME = re.compile(r"e(\d+)m(\d+)")
+
+
+def minifloat_fields(fmt: Format, decode: WeightDecode) -> MinifloatFields:
+    """Sign/exponent/mantissa fields and bias of minifloat ``fmt``, derived from its value table
+    (the ``eXmY`` in its name, when there is one, is the only split tried) and checked to
+    reproduce ``decode.table`` exactly for every code; MacforgeError otherwise."""
+    bits = fmt.bits
+    values = np.asarray(fmt.values, dtype=np.float64)
+    nan = np.isnan(values)
+    table = tuple(int(v) for v in decode.table)
+    codes = np.arange(1 << bits)
+    hint = _EM_NAME.search(fmt.name)
+    splits = [int(hint.group(1))] if hint and 1 + int(hint.group(1)) + int(hint.group(2)) == bits \
+        else list(range(1, bits))
+    unit = Fraction(decode.unit)
+    f = unit.denominator.bit_length() - 1
+    exact = decode.exact and decode.zp_mask is None and unit.numerator == 1 and unit.denominator == 1 << f
+    for ebits in splits if exact else []:
+        mbits = bits - 1 - ebits
+        # bias from the smallest normal, 2^(1 - bias) at e = 1, m = 0
+        v_min_normal = float(values[1 << mbits])
+        if not (np.isfinite(v_min_normal) and v_min_normal > 0):
+            continue
+        lg = math.log2(v_min_normal)
+        if lg != int(lg):
+            continue
+        bias = 1 - int(lg)
+        s = codes >> (ebits + mbits)
+        e = (codes >> mbits) & ((1 << ebits) - 1)
+        m = codes & ((1 << mbits) - 1)
+        sig = np.where(e == 0, m, (1 << mbits) + m).astype(np.float64)
+        want = np.where(s == 1, -1.0, 1.0) * sig * np.exp2(np.maximum(e, 1) - bias - mbits)
+        if not np.array_equal(values[~nan], want[~nan]):
+            continue
+        shift0 = f - (bias + mbits - 1)
+        if shift0 < 0:
+            continue
+        fields = MinifloatFields(ebits, mbits, bias, shift0, tuple(int(c) for c in codes[nan]))
+        if tuple(fields.value(c) for c in range(1 << bits)) == table:
+            return fields
+    raise MacforgeError(f"format {fmt.name}: its decode table is not a sign + exponent + mantissa minifloat "
+                        f"in a power-of-two integer unit; no fp decode")
+
+
+@dataclass(frozen=True)
 class DecodePlan:
     """How one unit's weight codes become integers (see the module docstring).
 
@@ -59,6 +150,7 @@ class DecodePlan:
     code a ``dint_special`` fault makes decode as +2 instead of +1 (None: no fault).
     ``wi_range`` is the decoded integer's range over *every port value*: every code, every
     ``z`` the port can carry (not just 0..zp_max) and every LUT entry lut_bits can hold.
+    ``fp``: the minifloat fields (``fp`` style only).
     """
 
     style: DecodeStyle
@@ -70,10 +162,20 @@ class DecodePlan:
     lut_bits: int | None
     special_fault_code: int | None
     wi_range: tuple[int, int]
+    fp: MinifloatFields | None = None
 
     @property
     def has_zp(self) -> bool:
         return self.zp_mask is not None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The decoder's output ports (``decoded_value`` turns their values into the integer)."""
+        if self.style == "sign_mag_half":
+            return ("sign", "mag", "half")
+        if self.style == "fp":
+            return ("sign", "sig", "exp")
+        return ("wi",)
 
     @property
     def wi_bits(self) -> int:
@@ -109,8 +211,14 @@ def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
     if programmable and special is not None:
         raise MacforgeError(f"fault dint_special cannot target the programmable LUT of {spec.name}")
     style: DecodeStyle
+    fp: MinifloatFields | None = None
     if programmable:
         style = "lut"
+    elif dec.zp_mask is None and spec.lut == "none" and (wfmt := get_format(spec.weight_format)).kind == "fp":
+        fp = minifloat_fields(wfmt, dec)
+        if special is not None:
+            raise MacforgeError(f"fault dint_special cannot target the fp decoder of {spec.name}")
+        style = "fp"
     elif dec.zp_mask is None and table == _twos_table(bits):
         style = "twos"
     elif dec.zp_mask is None and _is_sign_mag_half(table, bits):
@@ -142,7 +250,7 @@ def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
                 lo_hi.append(v - dec.zp_scale * zmax)
     wi_range = (min(lo_hi), max(lo_hi))
     return DecodePlan(style, bits, table, dec.zp_mask, int(dec.zp_scale), zp_bits,
-                      spec.lut_bits if programmable else None, special, wi_range)
+                      spec.lut_bits if programmable else None, special, wi_range, fp)
 
 
 def _member_of(m: Module, code: Signal, codes: list[int], bits: int, name: str) -> Signal:
@@ -179,7 +287,9 @@ class WeightDecoder(wiring.Component):
     Ports: ``w`` (code), ``z`` (zero point, zero-point formats only), ``lut`` (the LUT entries,
     programmable units only). Output: ``wi`` (signed integer in the unit's integer unit), or for
     ``sign_mag_half`` the fields ``sign``, ``mag`` (integer magnitude) and ``half`` (the +-0.5
-    special), value = (-1)^sign · (2·mag + half) half-units. No clock; latency 0.
+    special), value = (-1)^sign · (2·mag + half) half-units, or for ``fp`` the fields ``sign``,
+    ``sig`` (unsigned mbits+1 bits, 0 for NaN codes) and ``exp`` (unsigned ebits bits),
+    value = (-1)^sign · sig · 2^(exp + shift0). No clock; latency 0.
     """
 
     def __init__(self, plan: DecodePlan) -> None:
@@ -192,6 +302,9 @@ class WeightDecoder(wiring.Component):
             ports["lut"] = In(data.ArrayLayout(signed(plan.lut_bits), 1 << plan.bits))
         if plan.style == "sign_mag_half":
             ports.update(sign=Out(1), mag=Out(unsigned(plan.bits - 1)), half=Out(1))
+        elif plan.style == "fp":
+            assert plan.fp is not None
+            ports.update(sign=Out(1), sig=Out(unsigned(plan.fp.mbits + 1)), exp=Out(unsigned(plan.fp.ebits)))
         else:
             ports["wi"] = Out(signed(plan.wi_bits))
         super().__init__(ports)
@@ -212,6 +325,24 @@ class WeightDecoder(wiring.Component):
             if p.special_fault_code is not None:  # injected bug: +0.5 decodes as +1.0
                 with m.If((mcode == 1) & ~self.w[hb]):
                     m.d.comb += [self.half.eq(0), self.mag.eq(1)]
+        elif p.style == "fp":
+            assert p.fp is not None
+            eb, mb = p.fp.ebits, p.fp.mbits
+            e = self.w[mb:mb + eb]
+            mant = self.w[:mb]
+            normal = e != 0
+            # NaN codes (E4M3: S.1111.111) contribute 0: a comparator on the magnitude bits
+            # when the NaN set is the same for both signs, else on the whole code
+            mags = sorted({c & ((1 << (p.bits - 1)) - 1) for c in p.fp.nan_codes})
+            if sorted(p.fp.nan_codes) == sorted(mg | sb for mg in mags for sb in (0, 1 << (p.bits - 1))):
+                mag_code = Signal(p.bits - 1, name="mag_code")
+                m.d.comb += mag_code.eq(self.w[:p.bits - 1])
+                is_nan = _member_of(m, mag_code, mags, p.bits - 1, "is_nan")
+            else:
+                is_nan = _member_of(m, self.w, list(p.fp.nan_codes), p.bits, "is_nan")
+            m.d.comb += [self.sign.eq(self.w[p.bits - 1]),
+                         self.sig.eq(Mux(is_nan, 0, Cat(mant, normal))),
+                         self.exp.eq(Mux(normal, e - 1, 0))]
         elif p.style == "zp_linear":
             table = p.faulty_table()
             is_zp = _member_of(m, self.w, zp_codes, p.bits, "is_zp")
@@ -240,6 +371,10 @@ def decoded_value(plan: DecodePlan, outputs: dict[str, int]) -> int:
     """The integer a decoder's output port values stand for (used by tests and the docs)."""
     if plan.style == "sign_mag_half":
         v = 2 * outputs["mag"] + outputs["half"]
+        return -v if outputs["sign"] else v
+    if plan.style == "fp":
+        assert plan.fp is not None
+        v = outputs["sig"] << (outputs["exp"] + plan.fp.shift0)
         return -v if outputs["sign"] else v
     return outputs["wi"]
 

@@ -19,7 +19,8 @@ def ref_weight_int(unit: UnitSpec, code: int, z: int = 0, lut: Sequence[int] | N
     if lut is not None:
         return int(lut[code])
     fmt = get_format(unit.weight_format)
-    v = Fraction(float(fmt.values[code]))
+    val = float(fmt.values[code])
+    v = Fraction(0) if val != val else Fraction(val)  # NaN codes contribute 0 in an integer MAC
     if fmt.zp_codes is not None and bool(fmt.zp_codes[code]):
         v -= z
     q = v / unit.decode.unit

@@ -12,14 +12,18 @@ from models.errors import MacforgeError
 from ._cells import liberty_text
 from ._yosys import BUILD, cache_get, cache_key, cache_put, run_yosys, tool_version
 
-__all__ = ["GateResult", "synth_gates", "SYNTH_VARIANTS"]
+__all__ = ["GateResult", "synth_gates", "SYNTH_VARIANTS", "ABC_SCRIPT"]
 
 # The Yosys front-end recipes compared in reports (TOOLCHAIN.md: these move area by tens of %).
 SYNTH_VARIANTS = {
-    "default": "synth -top {top} -flatten",
-    "booth": "synth -top {top} -flatten -booth",
-    "noalumacc": "synth -top {top} -flatten -noalumacc",
+    "default": "synth -top {top} -flatten -noabc",
+    "booth": "synth -top {top} -flatten -noabc -booth",
+    "noalumacc": "synth -top {top} -flatten -noabc -noalumacc",
 }
+# ABC mapping script: Yosys's default liberty script minus `&fraig -x; scorr; dretime`, which
+# ran for more than 5 minutes on some multiplier arrays (e.g. a 16-lane int3×int4 dot product)
+# where this script takes about a second and gives equal or smaller area.
+ABC_SCRIPT = "+strash;dc2;strash;&get,-n;&dch,-f;&nf;&put"
 
 
 @dataclass
@@ -50,7 +54,7 @@ def synth_gates(verilog: str, top: str, variant: str = "default", workdir: Path 
         f"hierarchy -check -top {top}",
         SYNTH_VARIANTS[variant].format(top=top),
         "dfflibmap -liberty cells.lib",
-        "abc -liberty cells.lib",
+        f"abc -liberty cells.lib -script {ABC_SCRIPT}",
         "opt_clean -purge",
         "tee -q -o stat.json stat -json -liberty cells.lib",
         "write_verilog -noexpr -noattr -noparallelcase netlist.v",

@@ -1,0 +1,97 @@
+"""macforge testbenches: every unit's RTL simulated with cocotb (Icarus or Verilator) and
+compared, cycle by cycle, with ``models.golden``.
+
+>>> import testbench
+>>> [r.mismatches for r in testbench.run_units(["mac_int8xint8"])]
+[0]
+
+Stimulus and expected values come from ``models`` only (the golden functions and the unit
+spec); the testbench never re-implements the arithmetic. How a run works:
+
+1. ``unit_instances``: the unit and (by default) a narrow-accumulator wrap and saturate variant
+   of it, each converted to Verilog by ``rtl.verilog`` under its own module name.
+2. A generated harness (``testbench._harness``) instantiates them side by side, all fed the
+   same per-cycle input word.
+3. A stimulus plan (``testbench._stimulus``): reset, every (w, a[, z]) pair, overflow runs,
+   LUT programming, random en/clr/LUT/reset traffic, mid-stream resets, real data.
+4. cocotb (``cocotb_tools.runner``) runs the harness; the batched method moves the stimulus
+   and results through ``$readmemh``/``$writememh`` memories, the naive one drives and reads
+   the ports from Python every cycle.
+5. The expected accumulator after every edge (``testbench._expected``, from golden) is
+   compared with numpy; mismatches come back with the failing cycles' inputs.
+
+The public names are loaded on first use: the simulator process imports
+``testbench._cocotb_harness`` and must not pay for numba and Amaranth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "DEFAULT_VECTORS",
+    "METHODS",
+    "SIMULATORS",
+    "SimResult",
+    "Stimulus",
+    "build_stimulus",
+    "check_real_data",
+    "check_simulator",
+    "expected_trace",
+    "format_table",
+    "load_real_data",
+    "real_data_columns",
+    "run_stream",
+    "run_units",
+    "simulator_version",
+    "unit_instances",
+]
+
+if TYPE_CHECKING:
+    from ._expected import expected_trace
+    from ._run import (
+        DEFAULT_VECTORS,
+        METHODS,
+        SimResult,
+        check_real_data,
+        format_table,
+        load_real_data,
+        run_stream,
+        run_units,
+        unit_instances,
+    )
+    from ._sims import SIMULATORS, check_simulator, simulator_version
+    from ._stimulus import Stimulus, build_stimulus, real_data_columns
+
+_HOME = {
+    "run_units": "_run",
+    "run_stream": "_run",
+    "SimResult": "_run",
+    "format_table": "_run",
+    "METHODS": "_run",
+    "DEFAULT_VECTORS": "_run",
+    "unit_instances": "_run",
+    "load_real_data": "_run",
+    "SIMULATORS": "_sims",
+    "check_simulator": "_sims",
+    "simulator_version": "_sims",
+    "real_data_columns": "_stimulus",
+    "build_stimulus": "_stimulus",
+    "Stimulus": "_stimulus",
+    "expected_trace": "_expected",
+    "check_real_data": "_run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,540 @@
+"""run_units: build each unit's harness, simulate its stimulus plan, compare with golden."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.errors import MacforgeError, UnknownNameError
+from models.units import UnitSpec, get_unit, unit_names
+
+from ._expected import expected_trace
+from ._harness import HARNESS_TOP, Harness, Instance, build_harness, make_harness
+from ._layout import pack_hex, unpack_hex
+from ._sims import SIMULATORS, check_simulator, make_runner
+from ._stimulus import Stimulus, build_stimulus, real_data_columns
+
+__all__ = [
+    "DEFAULT_VECTORS",
+    "METHODS",
+    "SimResult",
+    "check_real_data",
+    "default_build_root",
+    "format_table",
+    "load_real_data",
+    "run_stream",
+    "run_units",
+    "unit_instances",
+]
+
+METHODS: tuple[str, ...] = ("batched", "naive")
+# Random cycles per unit on top of the exhaustive and directed sections.
+DEFAULT_VECTORS = 20_000
+# Real-data cycles per unit (when models.realdata and its packages are installed).
+REAL_DATA_CYCLES = 4096
+MAX_FAILURES = 8
+# variants=None simulates the narrow overflow variants of units with at most this many lanes.
+AUTO_VARIANT_MAX_LANES = 4
+
+ROOT = Path(__file__).resolve().parents[1]
+_run_counter = itertools.count()
+
+
+def default_build_root() -> Path:
+    return ROOT / "build" / "testbench"
+
+
+@dataclass
+class SimResult:
+    """Outcome of one unit on one simulator.
+
+    ``vectors``: clock cycles applied and checked (on every instance); ``checked``: results
+    compared (vectors × instances); ``mismatches``: results that differ from golden (an error in
+    an accumulation shows on every cycle until the next clr or reset); ``failures``: the first
+    few, error onsets first, each with the cycle, the instance, the section of the plan, the
+    inputs of the cycle whose result is wrong, expected and got. ``seconds``: wall-clock for the
+    unit (Verilog, build, stimulus, simulation, comparison); ``sim_seconds``: the simulator's
+    own loop; ``exhaustive``: every (w, a[, z]) pair was applied.
+    """
+
+    unit: str
+    simulator: str
+    vectors: int
+    mismatches: int
+    seconds: float
+    method: str
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    checked: int = 0
+    instances: list[str] = field(default_factory=list)
+    exhaustive: bool = False
+    build_seconds: float = 0.0
+    sim_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    run_dir: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _narrow_acc_bits(spec: UnitSpec) -> int:
+    """The narrowest accumulator the spec accepts (+2 bits of headroom for the product MACs),
+    so that overflow happens within a few cycles."""
+    for bits in range(2, spec.acc_bits + 1):
+        try:
+            dataclasses.replace(spec, acc_bits=bits)
+        except MacforgeError:
+            continue
+        return min(spec.acc_bits, bits + (0 if spec.kind == "dq_group" else 2))
+    return spec.acc_bits
+
+
+def unit_instances(
+    spec: UnitSpec, *, variants: bool = True, fault: object | None = None
+) -> list[Instance]:
+    """The instances simulated side by side for a unit: the unit itself (with ``fault``), and,
+    with ``variants``, a narrow-accumulator wrap variant and a narrow saturating variant (same
+    ports; overflow then happens within a few cycles)."""
+    base = Instance("unit" if fault is None else "unit+fault", spec, f"{spec.name}__dut", fault)
+    if not variants:
+        return [base]
+    nb = _narrow_acc_bits(spec)
+    out = [base]
+    if nb != spec.acc_bits or spec.overflow != "wrap":
+        v = dataclasses.replace(spec, acc_bits=nb, overflow="wrap")
+        out.append(Instance(f"wrap{nb}", v, f"{spec.name}__wrap{nb}", fault))
+    v = dataclasses.replace(spec, acc_bits=nb, overflow="saturate")
+    if v != spec:
+        out.append(Instance(f"sat{nb}", v, f"{spec.name}__sat{nb}", fault))
+    return out
+
+
+def load_real_data(
+    spec: UnitSpec, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(int8 activations, weight codes, zero points or None): ``n`` elements of SmolLM2
+    activations (blk.29.ffn_down input, per-tensor int8) and MiniLM fp32 weights quantized to the
+    unit's weight format, from ``models.realdata``. Raises if that module or its packages are
+    missing (callers then run without real data and say so)."""
+    from models import realdata
+
+    acts, _ = realdata.int8_stream(n, seed=0)  # one text window: a new one costs a forward pass
+    cs = realdata.weight_codes_stream(spec.weight_format, n, seed=seed)
+    return acts, cs.codes, cs.zero_points
+
+
+def _pad_chunks(stim: Stimulus, depth: int, latency: int) -> tuple[Stimulus, list[int]]:
+    """Split into chunks of <= depth cycles; with latency L > 1 every chunk ends in L-1 bubbles
+    (en = 0) so the pipeline is empty while the harness idles between chunks."""
+    n = stim.cycles
+    pad = latency - 1
+    step = depth - pad
+    if n <= depth and pad == 0:
+        return stim, [n]
+    bounds = list(range(step, n, step))
+    if pad == 0:
+        sizes = [b - a for a, b in zip([0] + bounds, bounds + [n])]
+        return stim, sizes
+    cols = {}
+    at = np.repeat(np.array(bounds + [n], dtype=np.int64), pad)
+    for k, v in stim.cols.items():
+        fill = np.zeros((at.size,) + v.shape[1:], dtype=v.dtype)
+        cols[k] = np.insert(v, at, fill, axis=0)
+    shift = lambda t: t + pad * int(np.searchsorted(np.array(bounds), t, side="right"))
+    sections = [(name, shift(lo), shift(hi - 1) + 1) for name, lo, hi in stim.sections]
+    new = dataclasses.replace(stim, cols=cols, sections=sections)
+    sizes = [step + pad] * len(bounds) + [n - (bounds[-1] if bounds else 0) + pad]
+    return new, sizes
+
+
+def _simulate(
+    h: Harness,
+    bdir: Path,
+    simulator: str,
+    method: str,
+    stim: Stimulus,
+    chunks: list[int],
+    run_dir: Path,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for k, n in enumerate(chunks):
+        part = {name: stim.cols[name][start : start + n] for name in h.stim.names}
+        (run_dir / f"stim_{k:04d}.hex").write_bytes(pack_hex(h.stim, part))
+        start += n
+    (run_dir / "mf_run.json").write_text(
+        json.dumps({"chunks": chunks, "method": method, "result_digits": h.result.hex_digits})
+    )
+    runner = make_runner(simulator)
+    log = run_dir / "sim.log"
+    try:
+        runner.test(
+            test_module="testbench._cocotb_harness",
+            hdl_toplevel=HARNESS_TOP,
+            hdl_toplevel_lang="verilog",
+            build_dir=bdir,
+            test_dir=run_dir,
+            results_xml=str(run_dir / "results.xml"),
+            log_file=log,
+        )
+    except (SystemExit, RuntimeError) as e:
+        tail = log.read_text(errors="replace").strip().splitlines()[-20:] if log.exists() else []
+        raise RuntimeError(
+            f"{simulator} run of {h.unit} failed ({e!r}); log: {log}\n" + "\n".join(tail)
+        ) from None
+    timing_file = run_dir / "mf_timing.json"
+    if not timing_file.exists():
+        tail = log.read_text(errors="replace").strip().splitlines()[-20:] if log.exists() else []
+        raise RuntimeError(
+            f"{simulator} run of {h.unit} did not finish; log: {log}\n" + "\n".join(tail)
+        )
+    timing = json.loads(timing_file.read_text())
+    vals, valid = [], []
+    for k in range(len(chunks)):
+        v, ok = unpack_hex(h.result, (run_dir / f"res_{k:04d}.hex").read_bytes())
+        if v.shape[0] != chunks[k]:
+            raise RuntimeError(
+                f"{simulator} run of {h.unit}: chunk {k} returned {v.shape[0]} results, "
+                f"expected {chunks[k]}"
+            )
+        vals.append(v)
+        valid.append(ok)
+    return np.concatenate(vals), np.concatenate(valid), float(timing["sim_seconds"])
+
+
+def _failures(
+    stim: Stimulus, insts: Sequence[Instance], got: np.ndarray, valid: np.ndarray, exp: np.ndarray
+) -> tuple[int, list[dict[str, Any]]]:
+    bad = (got != exp) | ~valid
+    total = int(bad.sum())
+    if not total:
+        return 0, []
+    cand: list[tuple[int, int, int]] = []  # (rank: 0 = onset, cycle, instance)
+    for i in range(bad.shape[1]):
+        col = bad[:, i]
+        onset = col & ~np.concatenate([[False], col[:-1]])
+        cand += [(0, int(t), i) for t in np.flatnonzero(onset)[:MAX_FAILURES]]
+        cand += [(1, int(t), i) for t in np.flatnonzero(col & ~onset)[:MAX_FAILURES]]
+    cand.sort()
+    out = []
+    for rank, t, i in cand[:MAX_FAILURES]:
+        inst = insts[i]
+        src = t - (inst.spec.latency - 1)
+        out.append(
+            {
+                "cycle": t,
+                "instance": inst.label,
+                "onset": rank == 0,
+                "section": stim.section_at(max(src, 0)),
+                "input_cycle": src,
+                "inputs": stim.inputs_at(src) if src >= 0 else {},
+                "expected": int(exp[t, i]),
+                "got": int(got[t, i]) if valid[t, i] else "x",
+            }
+        )
+    return total, out
+
+
+def _check_vectors(vectors: object) -> int:
+    if isinstance(vectors, bool) or not isinstance(vectors, (int, np.integer)) or vectors < 0:
+        raise MacforgeError(f"vectors must be a non-negative integer, not {vectors!r}")
+    return int(vectors)
+
+
+def _as_spec(unit: UnitSpec | str) -> UnitSpec:
+    if isinstance(unit, UnitSpec):
+        return unit
+    if isinstance(unit, str):
+        return get_unit(unit)
+    raise MacforgeError(f"unit must be a unit name or a UnitSpec, not {type(unit).__name__}")
+
+
+def run_stream(
+    unit: UnitSpec | str,
+    stim_fn: Callable[[UnitSpec, list[dict[str, object]]], Stimulus],
+    *,
+    simulator: str = "icarus",
+    method: str = "batched",
+    variants: bool = True,
+    fault: object | None = None,
+    build_root: Path | str | None = None,
+    keep: bool = False,
+    keep_failed: bool = True,
+) -> SimResult:
+    """Simulate one unit on the stimulus ``stim_fn(spec, ports)`` and compare every cycle of
+    every instance with golden."""
+    t0 = time.perf_counter()
+    spec = _as_spec(unit)
+    check_simulator(simulator)
+    if method not in METHODS:
+        raise UnknownNameError("method", method, list(METHODS))
+    root = Path(build_root) if build_root is not None else default_build_root()
+    import rtl
+
+    insts = unit_instances(spec, variants=variants, fault=fault)
+    ports = rtl.ports(spec)
+    stim = stim_fn(spec, ports)
+    h = make_harness(spec.name, insts, root)
+    bdir, build_s = build_harness(h, simulator, root)
+    stim, chunks = _pad_chunks(stim, h.depth, spec.latency)
+    exp = np.stack([expected_trace(i.spec, stim) for i in insts], axis=1)
+    run_dir = root / "runs" / f"{simulator}-{spec.name}-{method}-{os.getpid()}-{next(_run_counter)}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    got, valid, sim_s = _simulate(h, bdir, simulator, method, stim, chunks, run_dir)
+    mism, fails = _failures(stim, insts, got, valid, exp)
+    kept = keep or (keep_failed and mism > 0)
+    if not kept:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return SimResult(
+        unit=spec.name,
+        simulator=simulator,
+        vectors=stim.cycles,
+        mismatches=mism,
+        seconds=time.perf_counter() - t0,
+        method=method,
+        failures=fails,
+        checked=stim.cycles * len(insts),
+        instances=[i.label for i in insts],
+        exhaustive=stim.exhaustive,
+        build_seconds=build_s,
+        sim_seconds=sim_s,
+        notes=list(stim.notes),
+        run_dir=str(run_dir) if kept else None,
+    )
+
+
+def run_units(
+    units: Sequence[UnitSpec | str] | None = None,
+    simulator: str = "icarus",
+    vectors: int = DEFAULT_VECTORS,
+    exhaustive: bool = False,
+    seed: int = 0,
+    method: str = "batched",
+    progress: Callable[[str], None] | None = None,
+    *,
+    variants: bool | None = None,
+    fault: object | None = None,
+    real_data: bool = True,
+    build_root: Path | str | None = None,
+    keep: bool = False,
+    keep_failed: bool = True,
+) -> list[SimResult]:
+    """Simulate each unit with cocotb and compare every cycle with ``models.golden``.
+
+    Parameters
+    ----------
+    units
+        Unit names or ``UnitSpec``s (default: every unit of ``models.units.unit_names()``).
+    simulator
+        ``"icarus"`` or ``"verilator"`` (``SIMULATORS``).
+    vectors
+        Random cycles (interleaved en/clr, LUT writes, resets) on top of the exhaustive and
+        directed sections (see ``testbench._stimulus``).
+    exhaustive
+        Enumerate pair spaces up to 2^20 (default: up to 2^16, which covers every built-in
+        unit), run the full-width accumulator until it wraps, program a second LUT.
+    seed
+        Seed of every random choice; the same seed gives the same stimulus.
+    method
+        ``"batched"`` (stimulus and results through $readmemh/$writememh memories, compared in
+        bulk) or ``"naive"`` (one Python callback per cycle).
+    progress
+        Called with one line of text per finished unit.
+    variants
+        Also simulate a narrow wrap and a narrow saturating accumulator variant side by side.
+        Default (None): for every unit with at most 4 lanes; the 8- and 16-lane PEs share the
+        accumulator code of the 4-lane ones and would triple the default run on Icarus.
+    fault
+        An ``rtl.Fault`` built into every instance (mutation testing); implies no variants.
+    real_data
+        Append a real SmolLM2-activation × MiniLM-weight stream when ``models.realdata`` can
+        provide it; otherwise the result's ``notes`` say it was skipped and why.
+    build_root
+        Directory for generated sources, simulator builds and run directories (default
+        build/testbench; pytest-xdist workers pass their own).
+    keep, keep_failed
+        Keep the run directory (stimulus / result hex, simulator log) always / when a
+        mismatch was found (the result's ``run_dir``).
+    """
+    if simulator not in SIMULATORS:
+        raise UnknownNameError("simulator", simulator, list(SIMULATORS))
+    check_simulator(simulator)
+    if method not in METHODS:
+        raise UnknownNameError("method", method, list(METHODS))
+    nvec = _check_vectors(vectors)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise MacforgeError(f"seed must be an integer, not {seed!r}")
+    specs = [_as_spec(u) for u in (units if units is not None else unit_names())]
+    results = []
+    for k, spec in enumerate(specs):
+        notes: list[str] = []
+        real = None
+        if real_data:
+            try:
+                lanes = _lanes(spec)
+                acts, codes, zps = load_real_data(spec, REAL_DATA_CYCLES * lanes, seed=int(seed))
+                real = (acts, codes, zps)
+            except Exception as e:  # noqa: BLE001 - any failure of the optional real data: note it
+                first = str(e).splitlines()[0] if str(e) else ""
+                notes.append(f"real data skipped: {type(e).__name__}: {first}")
+
+        def stim_fn(
+            s: UnitSpec,
+            ports: list[dict[str, object]],
+            real: Any = real,
+            notes: list[str] = notes,
+            k: int = k,
+        ) -> Stimulus:
+            cols = None
+            if real is not None:
+                from ._stimulus import _lanes_of
+
+                cols = real_data_columns(s, _lanes_of(ports), *real)
+            return build_stimulus(
+                s,
+                ports,
+                vectors=nvec,
+                seed=int(seed) + k,
+                exhaustive=exhaustive,
+                real=cols,
+                notes=notes,
+            )
+
+        with_variants = (
+            (spec.lanes <= AUTO_VARIANT_MAX_LANES) if variants is None else bool(variants)
+        )
+        r = run_stream(
+            spec,
+            stim_fn,
+            simulator=simulator,
+            method=method,
+            variants=with_variants and fault is None,
+            fault=fault,
+            build_root=build_root,
+            keep=keep,
+            keep_failed=keep_failed,
+        )
+        results.append(r)
+        if progress is not None:
+            status = "ok" if r.ok else f"{r.mismatches} MISMATCHES"
+            progress(
+                f"[{k + 1}/{len(specs)}] {r.unit} on {simulator} ({method}): {r.vectors} cycles × "
+                f"{len(r.instances)} instances, {status}, {r.seconds:.1f} s"
+            )
+    return results
+
+
+def check_real_data(
+    unit: UnitSpec | str,
+    activations: np.ndarray,
+    weight_codes: np.ndarray,
+    zero_points: np.ndarray | None = None,
+    *,
+    simulator: str = "icarus",
+    method: str = "batched",
+    dot_length: int = 576,
+    seed: int = 0,
+    variants: bool = True,
+    build_root: Path | str | None = None,
+    keep: bool = False,
+) -> SimResult:
+    """The real-data hook: simulate ``unit`` on given arrays (int8 activations, the unit's weight
+    codes, per-element zero points for zero-point formats) and compare with golden.
+
+    Elements are consumed in order, ``lanes`` per cycle; ``clr`` every ``dot_length`` elements.
+    decoupleQ units take whole groups (the tail that does not fill a group is dropped) with
+    random seeded coefficients. ``models.realdata`` (``load_real_data``) provides such arrays
+    from SmolLM2 / MiniLM; any other source works the same way."""
+    from ._stimulus import _lanes_of
+
+    def stim_fn(s: UnitSpec, ports: list[dict[str, object]]) -> Stimulus:
+        cols = real_data_columns(
+            s,
+            _lanes_of(ports),
+            np.asarray(activations),
+            np.asarray(weight_codes),
+            None if zero_points is None else np.asarray(zero_points),
+            dot_length,
+        )
+        return build_stimulus(s, ports, vectors=0, seed=seed, real=cols, real_only=True)
+
+    return run_stream(
+        unit,
+        stim_fn,
+        simulator=simulator,
+        method=method,
+        variants=variants,
+        build_root=build_root,
+        keep=keep,
+    )
+
+
+def _lanes(spec: UnitSpec) -> int:
+    return spec.lanes if spec.kind == "dot" else 1
+
+
+def format_table(results: Sequence[SimResult]) -> str:
+    """A plain-text table: unit, simulator, vectors, mismatches, seconds (+ method, instances,
+    exhaustive), then each failing unit's first failures with their inputs."""
+    head = ("unit", "simulator", "method", "vectors", "checked", "mismatches", "seconds", "exh")
+    rows = [
+        (
+            r.unit,
+            r.simulator,
+            r.method,
+            str(r.vectors),
+            str(r.checked),
+            str(r.mismatches),
+            f"{r.seconds:.1f}",
+            "yes" if r.exhaustive else "no",
+        )
+        for r in results
+    ]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)
+    ]
+    right = {3, 4, 5, 6}
+
+    def fmt(row: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+        )
+
+    lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    total_mism = sum(r.mismatches for r in results)
+    lines.append(
+        f"{len(results)} unit runs, {sum(r.checked for r in results)} results checked, "
+        f"{total_mism} mismatches, {sum(r.seconds for r in results):.1f} s"
+    )
+    for r in results:
+        for f in r.failures:
+            lines.append(
+                f"  {r.unit} [{f['instance']}] cycle {f['cycle']} ({f['section']}): inputs "
+                f"{_fmt_inputs(f['inputs'])} expected {f['expected']} got {f['got']}"
+            )
+    by_note: dict[str, list[str]] = {}
+    for r in results:
+        for n in r.notes:
+            by_note.setdefault(n, []).append(r.unit)
+    for n, units in by_note.items():
+        who = units[0] if len(units) == 1 else f"{len(units)} units"
+        lines.append(f"  note ({who}): {n}")
+    return "\n".join(lines)
+
+
+def _fmt_inputs(inputs: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in inputs.items())
