@@ -60,8 +60,11 @@ def integer_table(fmt: Format, lut_bits: int | None = None, max_shift: int = 16)
     unit = max|v| / (2^(lut_bits-1) - 1) and integers = round-half-even(v / unit), exact=False.
     """
     v = fmt.values
-    if v is None or not np.isfinite(v).all():
+    if v is None or np.isinf(v).any():
         raise MacforgeError(f"format {fmt.name} has non-finite codes: it cannot feed an integer MAC")
+    if np.isnan(v).any():
+        # an integer MAC has no NaN path: NaN codes (never produced from finite input) contribute 0
+        v = np.where(np.isnan(v), 0.0, v)
     for f in range(max_shift + 1):
         scaled = v * (1 << f)
         if np.all(scaled == np.round(scaled)):
@@ -250,6 +253,9 @@ def _unit_table() -> dict[str, dict[str, object]]:
                                      description="dINT4 Variant A × INT8, zero point as an input, half-units"),
         "mac_dint4_sym_xint8": dict(kind="mac", weight_format="dint4_sym",
                                     description="dINT4 Variant B × INT8, half-units"),
+        "mac_fp8_e4m3xint8": dict(kind="mac", weight_format="fp8_e4m3",
+                                  description="FP8 E4M3 weight × INT8, exact fixed-point accumulation in "
+                                              "units of 2^-9 (NaN codes contribute 0); the FP-vs-INT anchor"),
         "mac_lut4xint8": dict(kind="mac", weight_format="nf4", lut="programmable",
                               description="16-entry programmable signed LUT × INT8 (reset content: NF4)"),
         "dq_int2_group_mac": dict(kind="dq_group", weight_format="decoupleq_int2", group_size=64,
