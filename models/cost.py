@@ -5,6 +5,7 @@ published figures.
 Components (features are read off the UnitSpec, never typed in):
 - ``multiplier``: partial-product array, weight-integer bits × activation bits, per lane;
 - ``product``: the product's final carry-propagate adder, product bits per lane;
+- ``shifter``: a minifloat weight's exponent barrel shifter, product bits × log2(positions);
 - ``tree``: the lane adder tree, (lanes - 1) adders of about product bits + log2(lanes);
 - ``accumulator``: the accumulator adder and overflow logic, acc_bits;
 - ``registers``: flip-flops (accumulator, pipeline, LUT storage), one per bit;
@@ -38,13 +39,35 @@ __all__ = [
     "register_bits",
 ]
 
-FEATURES = ("multiplier", "product", "tree", "accumulator", "registers",
+FEATURES = ("multiplier", "product", "shifter", "tree", "accumulator", "registers",
             "decode_dint", "decode_lut_const", "decode_lut_prog", "decode_zp", "const")
 
 
-def _weight_bits(spec: UnitSpec) -> int:
+def _multiplier_bits(spec: UnitSpec) -> int:
+    """Width of the weight operand of the multiplier array, by decode style: a minifloat
+    multiplies its signed significand (sign + 1.m), dINT Variant B a sign + 3-bit magnitude,
+    dINT Variant A the signed (q - z), everything else the signed decoded integer."""
+    from .formats import get_format
+
+    fmt = get_format(spec.weight_format)
+    if spec.lut == "none" and fmt.kind == "fp" and "mbits" in fmt.params:
+        return int(fmt.params["mbits"]) + 2  # type: ignore[call-overload]
+    if spec.lut == "none" and fmt.kind == "dint":
+        if fmt.zp_codes is None:
+            return 4
+        return signed_bits(-fmt.zero_point_max, fmt.zero_point_max)
     lo, hi = spec.weight_int_range
     return signed_bits(lo, hi)
+
+
+def _shift_positions(spec: UnitSpec) -> int:
+    """Positions of the minifloat exponent's barrel shifter (0 for non-FP decodes)."""
+    from .formats import get_format
+
+    fmt = get_format(spec.weight_format)
+    if spec.lut == "none" and fmt.kind == "fp" and "ebits" in fmt.params:
+        return (1 << int(fmt.params["ebits"])) - 1  # type: ignore[call-overload]
+    return 0
 
 
 def register_bits(spec: UnitSpec) -> int:
@@ -63,13 +86,15 @@ def features(spec: UnitSpec) -> dict[str, float]:
     if spec.kind == "dq_group":
         raise MacforgeError("the cost model covers mac and dot units, not dq_group")
     lanes = spec.lanes
-    wb, ab = _weight_bits(spec), spec.act_bits
+    wb, ab = _multiplier_bits(spec), spec.act_bits
     pb = spec.product_bits
     fmt = spec.weight_format
     dint = fmt.startswith("dint")
+    shifts = _shift_positions(spec)
     return {
         "multiplier": float(lanes * wb * ab),
         "product": float(lanes * pb),
+        "shifter": float(lanes * pb * math.log2(shifts + 1)) if shifts else 0.0,
         "tree": float((lanes - 1) * (pb + math.log2(lanes))) if lanes > 1 else 0.0,
         "accumulator": float(spec.acc_bits),
         "registers": float(register_bits(spec)),

@@ -194,6 +194,7 @@ def fp_format(name: str, ebits: int, mbits: int, bias: int, specials: str) -> Fo
         nan_policy="nan_code" if has_nan else "error",
         inf_policy="inf_code" if has_inf else "saturate",
         neg_zero_code=1 << (bits - 1),
+        params={"ebits": ebits, "mbits": mbits, "bias": bias},
         description=f"E{ebits}M{mbits} minifloat, bias {bias}, max {fin.max():g}; RNE, finite "
         f"overflow saturates to ±max; {pol}; {ipol}; -0 kept",
         source=_OCP,
