@@ -143,6 +143,8 @@ def netlist_activity(netlist_path: Path | str, top: str, ports: list[dict[str, A
             raise MacforgeError(f"stimulus port {p['name']!r} has {len(arr)} cycles, expected {n}")
     if not n or ops <= 0:
         raise MacforgeError("stimulus is empty: nothing to measure")
+    if all(not np.any(np.asarray(stimulus[p["name"]], dtype=object) != 0) for p in ins if p["name"] != "rst"):
+        raise MacforgeError("stimulus is all zeros: no switching activity to measure")
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     netlist = Path(netlist_path).read_text()
