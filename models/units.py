@@ -28,6 +28,7 @@ __all__ = [
     "integer_table",
     "get_unit",
     "unit_names",
+    "as_spec",
     "signed_bits",
     "int_range",
 ]
@@ -274,6 +275,15 @@ def _unit_table() -> dict[str, dict[str, object]]:
 
 
 _UNITS = _unit_table()
+
+
+def as_spec(unit: "UnitSpec | str") -> UnitSpec:
+    """A UnitSpec from a spec or a registered unit name."""
+    if isinstance(unit, UnitSpec):
+        return unit
+    if isinstance(unit, str):
+        return get_unit(unit)
+    raise MacforgeError(f"unit must be a UnitSpec or a unit name, not {type(unit).__name__}")
 
 
 def unit_names() -> list[str]:

@@ -9,21 +9,13 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.errors import MacforgeError
-from models.units import UnitSpec, get_unit
+from models.units import UnitSpec, as_spec
 
 from ._datapath import accumulate, adder_tree, check_fault, lane_product, product_bits
 from ._decode import DecodePlan, WeightDecoder, decode_plan
 from ._fault import Fault
 
 __all__ = ["DotUnit", "DqGroupMac", "MacUnit", "UnitLayout", "as_spec", "build_unit", "ports", "unit_layout"]
-
-
-def as_spec(spec_or_name: UnitSpec | str) -> UnitSpec:
-    if isinstance(spec_or_name, UnitSpec):
-        return spec_or_name
-    if isinstance(spec_or_name, str):
-        return get_unit(spec_or_name)
-    raise MacforgeError(f"unit must be a UnitSpec or a unit name, not {type(spec_or_name).__name__}")
 
 
 def _lut_regfile(m: Module, unit: MacUnit | DotUnit) -> Value | None:

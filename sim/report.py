@@ -177,7 +177,13 @@ def formats_section(seed: int = 0) -> Files:
     }
 
 
-SECTIONS: dict[str, Callable[..., Files]] = {"formats": formats_section}
+def _w4a8(seed: int = 0) -> Files:
+    from sim.report_w4a8 import w4a8_section
+
+    return w4a8_section(seed)
+
+
+SECTIONS: dict[str, Callable[..., Files]] = {"formats": formats_section, "w4a8": _w4a8}
 
 
 def main(argv: list[str] | None = None) -> int:

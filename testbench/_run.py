@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import MacforgeError, UnknownNameError
-from models.units import UnitSpec, get_unit, unit_names
+from models.units import UnitSpec, as_spec, unit_names
 
 from ._expected import expected_trace
 from ._harness import HARNESS_TOP, Harness, Instance, build_harness, make_harness
@@ -254,14 +254,6 @@ def _check_vectors(vectors: object) -> int:
     return int(vectors)
 
 
-def _as_spec(unit: UnitSpec | str) -> UnitSpec:
-    if isinstance(unit, UnitSpec):
-        return unit
-    if isinstance(unit, str):
-        return get_unit(unit)
-    raise MacforgeError(f"unit must be a unit name or a UnitSpec, not {type(unit).__name__}")
-
-
 def run_stream(
     unit: UnitSpec | str,
     stim_fn: Callable[[UnitSpec, list[dict[str, object]]], Stimulus],
@@ -277,7 +269,7 @@ def run_stream(
     """Simulate one unit on the stimulus ``stim_fn(spec, ports)`` and compare every cycle of
     every instance with golden."""
     t0 = time.perf_counter()
-    spec = _as_spec(unit)
+    spec = as_spec(unit)
     check_simulator(simulator)
     if method not in METHODS:
         raise UnknownNameError("method", method, list(METHODS))
@@ -378,7 +370,7 @@ def run_units(
     nvec = _check_vectors(vectors)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise MacforgeError(f"seed must be an integer, not {seed!r}")
-    specs = [_as_spec(u) for u in (units if units is not None else unit_names())]
+    specs = [as_spec(u) for u in (units if units is not None else unit_names())]
     results = []
     for k, spec in enumerate(specs):
         notes: list[str] = []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import MacforgeError
-from models.units import UnitSpec, get_unit
+from models.units import UnitSpec, as_spec
 
 from ._energy import netlist_activity
 from ._fpga import FPGA_TARGETS, synth_fpga
@@ -25,7 +25,7 @@ from ._gate import synth_gates
 from ._yosys import BUILD, cache_get, cache_key, cache_put
 
 __all__ = ["synth_unit", "unit_stimulus", "unit_energy", "pj_per_toggle_unit", "PJ_ANCHOR", "TARGETS",
-           "REAL_LAYER", "as_spec"]
+           "REAL_LAYER"]
 
 TARGETS = ("generic", *FPGA_TARGETS)
 PJ_ANCHOR = ("an 8×8-bit signed array multiplier (combinational) under uniform random operands "
@@ -33,12 +33,6 @@ PJ_ANCHOR = ("an 8×8-bit signed array multiplier (combinational) under uniform 
 HOROWITZ_INT8_MULT_PJ = 0.2
 REAL_LAYER = "blk.15.ffn_down"  # SmolLM2-135M layer whose input activations and weights feed 'real' data
 DOT_LEN_RANDOM = 128  # random data: the accumulator is cleared every 128 MACs (one dot product)
-
-
-def as_spec(unit: UnitSpec | str) -> UnitSpec:
-    if isinstance(unit, UnitSpec):
-        return unit
-    return get_unit(unit)
 
 
 def _verilog_ports(spec: UnitSpec) -> tuple[str, list[dict[str, Any]]]:
