@@ -13,7 +13,7 @@ from typing import Any
 
 from models.errors import MacforgeError
 
-from ._yosys import BUILD, cache_get, cache_key, cache_put, run_tool, run_yosys, tool_version
+from ._yosys import BUILD, cache_get, cache_key, cache_put, design_text, run_tool, run_yosys, tool_version
 
 __all__ = ["FpgaResult", "synth_fpga", "registered_wrapper", "FPGA_TARGETS"]
 
@@ -90,7 +90,7 @@ def synth_fpga(verilog: str, top: str, ports: list[dict[str, Any]], target: str,
     t = FPGA_TARGETS[target]
     synth_cmd = t["synth"] + (" -nodsp" if nodsp else "")
     wrapper = registered_wrapper(top, ports)
-    key = cache_key(verilog, wrapper, synth_cmd, " ".join(t["device"]), str(SEED), str(pnr),
+    key = cache_key(design_text(verilog), wrapper, synth_cmd, " ".join(t["device"]), str(SEED), str(pnr),
                     tool_version(), tool_version(t["pnr"]))
     if use_cache:
         hit = cache_get("fpga", key)

@@ -10,7 +10,7 @@ from typing import Any
 from models.errors import MacforgeError
 
 from ._cells import liberty_text
-from ._yosys import BUILD, cache_get, cache_key, cache_put, run_yosys, tool_version
+from ._yosys import BUILD, cache_get, cache_key, cache_put, design_text, run_yosys, tool_version
 
 __all__ = ["GateResult", "synth_gates", "SYNTH_VARIANTS", "ABC_SCRIPT"]
 
@@ -59,7 +59,7 @@ def synth_gates(verilog: str, top: str, variant: str = "default", workdir: Path 
         "tee -q -o stat.json stat -json -liberty cells.lib",
         "write_verilog -noexpr -noattr -noparallelcase netlist.v",
     ]
-    key = cache_key(verilog, lib, "\n".join(flow), tool_version())
+    key = cache_key(design_text(verilog), lib, "\n".join(flow), tool_version())
     wd = workdir or (BUILD / "synth" / "gates" / f"{top}-{variant}-{key}")
     if use_cache:
         hit = cache_get("gates", key)

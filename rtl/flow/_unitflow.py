@@ -22,7 +22,7 @@ from models.units import UnitSpec, as_spec
 from ._energy import netlist_activity
 from ._fpga import FPGA_TARGETS, synth_fpga
 from ._gate import synth_gates
-from ._yosys import BUILD, cache_get, cache_key, cache_put
+from ._yosys import BUILD, cache_get, cache_key, cache_put, design_text
 
 __all__ = ["synth_unit", "unit_stimulus", "unit_energy", "pj_per_toggle_unit", "PJ_ANCHOR", "TARGETS",
            "REAL_LAYER"]
@@ -185,7 +185,7 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     stim, ops, desc = unit_stimulus(spec, data, n_macs, seed)
     v, ports = _verilog_ports(spec)
     g = synth_gates(v, spec.name, variant)
-    key = cache_key("energy-v1", v, g.netlist, data, str(n_macs), str(seed), delay, desc)
+    key = cache_key("energy-v1", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc)
     hit = cache_get("energy", key)
     if hit is None:
         act = netlist_activity(BUILD.parent / g.netlist, spec.name, ports, stim, ops=ops, delay=delay,

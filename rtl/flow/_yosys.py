@@ -22,7 +22,7 @@ from typing import Any
 from models.errors import MacforgeError
 
 __all__ = ["ROOT", "BUILD", "tool", "run_yosys", "run_tool", "cache_get", "cache_put", "cache_key",
-           "tool_version", "SCL_CACHE_WORKAROUND"]
+           "tool_version", "SCL_CACHE_WORKAROUND", "design_text"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
@@ -72,6 +72,12 @@ def run_yosys(script: list[str], cwd: Path, log: str = "yosys.log") -> None:
     if proc.returncode != 0 or "ERROR:" in text:
         err = next((ln for ln in text.splitlines() if ln.startswith("ERROR:")), f"exit {proc.returncode}")
         raise MacforgeError(f"yosys failed: {err.strip()}; log: {logp}")
+
+
+def design_text(verilog: str) -> str:
+    """Verilog without whole-line // comments: the part of a design a synthesis result depends on
+    (generated files carry a provenance comment that changes with the generator's source hash)."""
+    return "\n".join(ln for ln in verilog.splitlines() if not ln.lstrip().startswith("//"))
 
 
 def cache_key(*parts: str) -> str:
