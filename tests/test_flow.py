@@ -91,3 +91,8 @@ def test_synth_cli_json(capsys):
     assert rc == 0 and [r["unit"] for r in recs] == ["mac_int8xint8", "mac_dint4_sym_xint8"]
     for r in recs:
         assert r["target"] == "generic" and r["nand2_eq"] > 0 and r["cells"] > 0
+
+
+def test_a_failing_synthesis_names_its_log():
+    with pytest.raises(MacforgeError, match=r"yosys failed: design.v:1: ERROR: syntax error.*; log: .*yosys\.log$"):
+        synth_gates("module broken(input a, output y); assign y = ; endmodule\n", "broken", use_cache=False)

