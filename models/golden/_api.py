@@ -201,11 +201,8 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         if group_size < 1 or k % group_size:
             raise MacforgeError(f"group_size {group_size} does not divide K={k}")
         zp = _ints("zero_points", zero_points, 0, dec.zp_max, (n, k // group_size))
-        wint = K.decode_weights(wc, zp, group_size, table, zp_mask, zp_scale)
-    else:
-        if zero_points is not None:
-            raise MacforgeError(f"{fmt.name} has no zero point; zero_points must be None")
-        wint = None
+    elif zero_points is not None:
+        raise MacforgeError(f"{fmt.name} has no zero point; zero_points must be None")
     wlo, whi = dec.int_range()
     need = signed_bits(min(wlo * ahi, whi * alo, wlo * alo, whi * ahi), max(wlo * alo, whi * ahi, wlo * ahi, whi * alo))
     if acc_bits < need:
@@ -219,19 +216,22 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     saturate = overflow == "saturate"
     if saturate and k * pmax > lim:
         # a partial sum may clamp: only the in-order sequential accumulation is exact
-        w64 = table[wc] if wint is None else wint
+        w64 = table[wc] if dec.zp_mask is None else K.decode_weights(wc, zp, group_size, table, zp_mask, zp_scale)
         return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, True)
-    exact = _exact_matmul(ac, table, wc, wint, pmax)
+    # decoded weight integers are below 2^24 (WeightDecode of ≤ 8-bit formats), so exact in float32
+    assert wmax < _F32_EXACT
+    wf32 = None if dec.zp_mask is None else K.decode_weights_f32(wc, zp, group_size, table, zp_mask, zp_scale)
+    exact = _exact_matmul(ac, table, wc, wf32, pmax)
     if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact
     lo = -(1 << (acc_bits - 1))
     return ((exact - lo) & ((1 << acc_bits) - 1)) + lo
 
 
-def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wint: np.ndarray | None,
+def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: np.ndarray | None,
                   pmax: int) -> np.ndarray:
-    """Exact int64 ``acts @ W.T`` (W = table[codes], or ``wint``) through float BLAS on K-blocks
-    small enough to stay exact."""
+    """Exact int64 ``acts @ W.T`` (W = table[codes], or the already decoded float32 ``wdec``)
+    through float BLAS on K-blocks small enough to stay exact."""
     m, k = acts.shape
     n = codes.shape[0]
     if pmax == 0 or k == 0:
@@ -242,7 +242,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wint: 
     else:
         dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
     af = acts.astype(dtype)
-    wf = np.take(table.astype(dtype), codes) if wint is None else wint.astype(dtype)
+    wf = np.take(table.astype(dtype), codes) if wdec is None else wdec.astype(dtype, copy=False)
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
     out = np.zeros((m, n), dtype=np.int64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["mac_trace", "dot_trace", "dq_group_trace", "reduce_acc", "decode_weights", "gemm_sequential"]
+__all__ = ["mac_trace", "dot_trace", "dq_group_trace", "reduce_acc", "decode_weights", "decode_weights_f32", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -97,6 +97,21 @@ def decode_weights(codes, zp, group, table, zp_mask, zp_scale):  # type: ignore[
             if zp_mask[c]:
                 v -= zp_scale * np.int64(zp[i, j // group])
             out[i, j] = v
+    return out
+
+
+@njit(cache=True)
+def decode_weights_f32(codes, zp, group, table, zp_mask, zp_scale):  # type: ignore[no-untyped-def]
+    """As decode_weights, straight to float32 (exact: |values| < 2^24) for the BLAS path."""
+    n, k = codes.shape
+    out = np.empty((n, k), dtype=np.float32)
+    for i in range(n):
+        for j in range(k):
+            c = np.int64(codes[i, j])
+            v = table[c]
+            if zp_mask[c]:
+                v -= zp_scale * np.int64(zp[i, j // group])
+            out[i, j] = np.float32(v)
     return out
 
 
