@@ -216,11 +216,13 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     saturate = overflow == "saturate"
     if saturate and k * pmax > lim:
         # a partial sum may clamp: only the in-order sequential accumulation is exact
-        w64 = table[wc] if dec.zp_mask is None else K.decode_weights(wc, zp, group_size, table, zp_mask, zp_scale)
+        w64 = table[wc] if dec.zp_mask is None else K.decode_weights_into(
+            wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=np.int64))
         return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, True)
     # decoded weight integers are below 2^24 (WeightDecode of ≤ 8-bit formats), so exact in float32
     assert wmax < _F32_EXACT
-    wf32 = None if dec.zp_mask is None else K.decode_weights_f32(wc, zp, group_size, table, zp_mask, zp_scale)
+    wf32 = None if dec.zp_mask is None else K.decode_weights_into(
+        wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=np.float32))
     exact = _exact_matmul(ac, table, wc, wf32, pmax)
     if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["mac_trace", "dot_trace", "dq_group_trace", "reduce_acc", "decode_weights", "decode_weights_f32", "gemm_sequential"]
+__all__ = ["mac_trace", "dot_trace", "dq_group_trace", "reduce_acc", "decode_weights_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -86,10 +86,10 @@ def dq_group_trace(q, a, s_fx, z_fx, group, table, acc_bits, saturate, acc0):  #
 
 
 @njit(cache=True)
-def decode_weights(codes, zp, group, table, zp_mask, zp_scale):  # type: ignore[no-untyped-def]
-    """(N, K) codes and (N, K//group) zero points -> (N, K) int64 weight integers."""
+def decode_weights_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type: ignore[no-untyped-def]
+    """(N, K) codes and (N, K//group) zero points -> weight integers written into ``out``
+    (int64, or float32 for the BLAS path: exact below 2^24)."""
     n, k = codes.shape
-    out = np.empty((n, k), dtype=np.int64)
     for i in range(n):
         for j in range(k):
             c = np.int64(codes[i, j])
@@ -97,21 +97,6 @@ def decode_weights(codes, zp, group, table, zp_mask, zp_scale):  # type: ignore[
             if zp_mask[c]:
                 v -= zp_scale * np.int64(zp[i, j // group])
             out[i, j] = v
-    return out
-
-
-@njit(cache=True)
-def decode_weights_f32(codes, zp, group, table, zp_mask, zp_scale):  # type: ignore[no-untyped-def]
-    """As decode_weights, straight to float32 (exact: |values| < 2^24) for the BLAS path."""
-    n, k = codes.shape
-    out = np.empty((n, k), dtype=np.float32)
-    for i in range(n):
-        for j in range(k):
-            c = np.int64(codes[i, j])
-            v = table[c]
-            if zp_mask[c]:
-                v -= zp_scale * np.int64(zp[i, j // group])
-            out[i, j] = np.float32(v)
     return out
 
 
