@@ -161,11 +161,11 @@ endmodule
 
 def pj_per_toggle_unit(delay: str = "zero") -> float:
     """pJ per NAND2-output-toggle unit, from ``PJ_ANCHOR`` measured with the same flow."""
-    key = cache_key("pj-anchor-v1", _MULT8, delay)
+    g = synth_gates(_MULT8, "mult8")
+    key = cache_key("pj-anchor-v2", g.netlist, delay)  # the netlist path carries the synthesis flow's key
     hit = cache_get("energy", key)
     if hit is not None:
         return float(hit["pj_per_unit"])
-    g = synth_gates(_MULT8, "mult8")
     rng = np.random.default_rng(12345)
     n = 4000
     ports = [{"name": "a", "direction": "in", "width": 8}, {"name": "b", "direction": "in", "width": 8},
