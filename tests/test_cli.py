@@ -80,3 +80,13 @@ def test_units_json(capsys):
 def test_bad_parametric_names(bad, capsys):
     rc, _, err = run(capsys, "formats", bad)
     assert rc == 2 and "macforge: error:" in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_unknown_section_exits_2_and_writes_nothing(capsys, tmp_path):
+    import sim.report as rep
+
+    before = sorted(p.name for p in rep.REPORTS.iterdir())
+    rc, _, err = run(capsys, "report", "nope")
+    assert rc == 2
+    assert err.strip() == "macforge: error: unknown report section 'nope'; known: formats, w4a8"
+    assert sorted(p.name for p in rep.REPORTS.iterdir()) == before
