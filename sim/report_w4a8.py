@@ -105,6 +105,15 @@ def w4a8_section(seed: int = 0) -> dict[str, bytes]:
                                   "toggles_per_mac_random", "pj_per_mac_random", "toggles_per_mac_real",
                                   "pj_per_mac_real"], csv_rows)
 
+    comp_keys = ("decode", "multiplier", "accumulator", "registers")
+    comp_rows = []
+    for u in MAIN_UNITS:
+        c = area[u]["components_nand2_eq"]
+        cb = area[BASE]["components_nand2_eq"]
+        dm, dm_b = c["decode"] + c["multiplier"], cb["decode"] + cb["multiplier"]
+        comp_rows.append([u] + [_fmt(c[k]) for k in comp_keys] + [_fmt(c["total"]), _fmt(dm_b / dm, ".2f"),
+                                                                    _fmt((c["accumulator"] + c["registers"]) / c["total"], ".0%")])
+
     # ---------------------------------------------------------------- sensitivity
     _log("accumulator width, pipelining, synthesis recipes")
     acc_rows, acc_plot = [], {}
@@ -319,6 +328,20 @@ def w4a8_section(seed: int = 0) -> dict[str, bytes]:
         "floating-point accumulators, which this unit is not.",
         "",
         "![ratios](w4a8_mac.png)",
+        "",
+        "### Where the area is (measured: parts synthesized separately)",
+        "",
+        "The decoder alone and decoder + multiplier are synthesized as their own modules from the same RTL "
+        "code the unit uses (rtl/flow/_components.py); registers are the unit's flip-flop area; the accumulator "
+        "share (adder, overflow rule, clr/en/reset and LUT write logic) is the rest of the full unit, so it "
+        "absorbs what cross-boundary optimization saves.",
+        "",
+        _table(["unit", "decode", "multiplier", "accumulator + control", "registers", "total",
+                "decode+multiplier INT8/x", "accumulator + registers share"], comp_rows),
+        "",
+        "The decode + multiplier ratio is what a MAC without an accumulator of its own (a lane of a wide "
+        "dot product) can save; the accumulator and registers, the same for every unit, dilute it in a "
+        "single MAC.",
         "",
         "## How the ratio moves",
         "",

@@ -96,3 +96,18 @@ def test_synth_cli_json(capsys):
 def test_a_failing_synthesis_names_its_log():
     with pytest.raises(MacforgeError, match=r"yosys failed: design.v:1: ERROR: syntax error.*; log: .*yosys\.log$"):
         synth_gates("module broken(input a, output y); assign y = ; endmodule\n", "broken", use_cache=False)
+
+
+def test_component_areas_add_up_and_explain_the_ratio():
+    from rtl.flow import component_areas
+
+    c8 = component_areas("mac_int8xint8")
+    cd = component_areas("mac_dint4_sym_xint8")
+    for c in (c8, cd):
+        parts = c["decode"] + c["multiplier"] + c["accumulator"] + c["registers"]
+        assert parts == pytest.approx(c["total"])
+        assert c["registers"] == pytest.approx(32 * 4.522 / 0.798, rel=1e-3)  # 32 accumulator flip-flops
+    assert c8["decode"] == 0.0  # INT8 decode is wiring
+    assert cd["decode"] > 0 and cd["multiplier"] < c8["multiplier"] / 2
+    with pytest.raises(MacforgeError, match="component areas cover single-lane mac units, not dot"):
+        component_areas("dot4_int4xint8")

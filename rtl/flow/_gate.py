@@ -77,7 +77,7 @@ def synth_gates(verilog: str, top: str, variant: str = "default", workdir: Path 
         raise MacforgeError(f"unmapped cells after synthesis of {top}: "
                             f"{sorted(k for k in by_type if k.startswith('$'))}; log: {wd / 'yosys.log'}")
     res = GateResult(
-        top=top, variant=variant, nand2_eq=float(design["area"]),
+        top=top, variant=variant, nand2_eq=float(design.get("area", 0.0)),  # no cells: no area key
         sequential_nand2_eq=float(design.get("sequential_area", 0.0)),
         cells=sum(by_type.values()), cells_by_type=by_type, tool=tool_version(),
         flow="; ".join(flow[1:6]), netlist=str((wd / "netlist.v").relative_to(BUILD.parent)),

@@ -50,7 +50,10 @@ def synth_unit(unit: UnitSpec | str, target: str = "generic", *, variant: str = 
     v, ports = _verilog_ports(spec)
     if target == "generic":
         r = synth_gates(v, spec.name, variant)
-        return {"unit": spec.name, "target": target, "nand2_eq": r.nand2_eq,
+        from ._components import component_areas  # builds RTL parts: imported late like rtl
+
+        comps = component_areas(spec, variant) if spec.kind == "mac" else None
+        return {"unit": spec.name, "target": target, "nand2_eq": r.nand2_eq, "components_nand2_eq": comps,
                 "sequential_nand2_eq": r.sequential_nand2_eq, "cells": r.cells, "cells_by_type": r.cells_by_type,
                 "variant": variant, "flow": r.flow, "tool": r.tool, "lanes": spec.lanes,
                 "nand2_eq_per_mac": r.nand2_eq / spec.lanes}
