@@ -14,8 +14,8 @@ from models.units import get_unit
 
 ROOT = Path(__file__).resolve().parents[1]
 
-testbench = pytest.importorskip("testbench")
-rtl = pytest.importorskip("rtl")
+import rtl
+import testbench
 
 
 def _build_root(request: pytest.FixtureRequest) -> Path:

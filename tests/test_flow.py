@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from models.errors import MacforgeError
-from rtl.flow import count_vcd_toggles, liberty_text, netlist_activity, parse_netlist_cells, synth_gates, synth_unit
+from rtl.flow import (
+    count_vcd_toggles,
+    liberty_text,
+    netlist_activity,
+    parse_netlist_cells,
+    synth_gates,
+    synth_unit,
+)
 from sim.cli import main
 
 pytestmark = pytest.mark.synth

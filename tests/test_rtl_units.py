@@ -17,9 +17,9 @@ from amaranth.sim import Simulator
 
 import rtl
 from models import golden
-from rtl._decode import MinifloatFields, minifloat_fields
 from models.errors import MacforgeError
 from models.units import UnitSpec, get_unit, unit_names
+from rtl._decode import MinifloatFields, minifloat_fields
 
 MAC_UNITS = [n for n in unit_names() if get_unit(n).kind == "mac"]
 DOT_UNITS = [n for n in unit_names() if get_unit(n).kind == "dot"]
