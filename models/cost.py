@@ -54,7 +54,7 @@ def _multiplier_bits(spec: UnitSpec) -> int:
         return int(fmt.params["mbits"]) + 2  # type: ignore[call-overload]
     if spec.lut == "none" and fmt.kind == "dint":
         if fmt.zp_codes is None:
-            return 4
+            return fmt.bits  # sign + (bits - 1)-bit magnitude code
         return signed_bits(-fmt.zero_point_max, fmt.zero_point_max)
     lo, hi = spec.weight_int_range
     return signed_bits(lo, hi)

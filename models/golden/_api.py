@@ -86,8 +86,10 @@ def mac(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | Non
     ww = _ints("w", wa, 0, (1 << u.decode.bits) - 1)
     aa = _ints("a", a, *u.act_range, shape=shape)
     table, zp_mask, zp_scale = _decode_args(u, lut)
-    return K.mac_trace(ww, aa, _flag("en", en, shape, 1), _flag("clr", clr, shape, 0), _zp(u, z, shape),
-                       table, zp_mask, zp_scale, u.acc_bits, u.overflow == "saturate", _acc0(u, acc0))
+    # a single-lane MAC is the one-lane case of the dot-product kernel
+    return K.dot_trace(ww[:, None], aa[:, None], _flag("en", en, shape, 1), _flag("clr", clr, shape, 0),
+                       _zp(u, z, shape)[:, None], table, zp_mask, zp_scale, u.acc_bits,
+                       u.overflow == "saturate", _acc0(u, acc0))
 
 
 def dot(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["mac_trace", "dot_trace", "dq_group_trace", "reduce_acc", "decode_weights_into", "gemm_sequential"]
+__all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "decode_weights_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -35,21 +35,6 @@ def _weight_int(code: np.int64, z: np.int64, table: np.ndarray, zp_mask: np.ndar
     if zp_mask[code]:
         wi -= zp_scale * z
     return wi
-
-
-@njit(cache=True)
-def mac_trace(w, a, en, clr, z, table, zp_mask, zp_scale, acc_bits, saturate, acc0):  # type: ignore[no-untyped-def]
-    n = w.shape[0]
-    out = np.empty(n, dtype=np.int64)
-    acc = np.int64(acc0)
-    for t in range(n):
-        base = np.int64(0) if clr[t] else acc
-        p = np.int64(0)
-        if en[t]:
-            p = _weight_int(np.int64(w[t]), np.int64(z[t]), table, zp_mask, zp_scale) * np.int64(a[t])
-        acc = reduce_acc(base + p, acc_bits, saturate)
-        out[t] = acc
-    return out
 
 
 @njit(cache=True)

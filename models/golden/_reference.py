@@ -41,16 +41,8 @@ def ref_reduce(s: int, acc_bits: int, overflow: str) -> int:
 def ref_mac(unit: UnitSpec, w: Sequence[int], a: Sequence[int], en: Sequence[int] | None = None,
             clr: Sequence[int] | None = None, z: Sequence[int] | None = None,
             lut: Sequence[int] | None = None, acc0: int = 0) -> list[int]:
-    acc = acc0
-    out = []
-    for t in range(len(w)):
-        base = 0 if (clr is not None and clr[t]) else acc
-        p = 0
-        if en is None or en[t]:
-            p = ref_weight_int(unit, int(w[t]), 0 if z is None else int(z[t]), lut) * int(a[t])
-        acc = ref_reduce(base + p, unit.acc_bits, unit.overflow)
-        out.append(acc)
-    return out
+    """A single-lane MAC: ``ref_dot`` with one lane per cycle."""
+    return ref_dot(unit, [[x] for x in w], [[x] for x in a], en, clr, z, lut, acc0)
 
 
 def ref_dot(unit: UnitSpec, w: Sequence[Sequence[int]], a: Sequence[Sequence[int]],
