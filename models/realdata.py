@@ -29,7 +29,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,7 +52,12 @@ __all__ = [
     "minilm_path",
     "minilm_weights",
     "real_activations",
+    "KVHook",
+    "LinearHook",
+    "WindowHook",
+    "smollm2_block",
     "smollm2_config",
+    "smollm2_eval_windows",
     "smollm2_forward",
     "smollm2_path",
     "smollm2_perplexity",
@@ -312,9 +317,75 @@ def _silu(x: np.ndarray) -> np.ndarray:
     return x * (np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x))
 
 
+#: ``linear(name, x, w) -> x @ w.T``: replaces the matmul of every block linear (``name`` e.g.
+#: ``blk.3.ffn_down``, ``x`` its (tokens, in) input, ``w`` its (out, in) weight), e.g. to quantize
+#: the activation on its way in or to run an integer GEMM.
+LinearHook = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
+#: ``kv(layer, k, v) -> (k, v)``: sees each block's keys (after RoPE) and values, (kv_heads,
+#: tokens, head_dim), before attention uses them (e.g. a quantized KV cache).
+KVHook = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _matmul_t(name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return x @ w.T
+
+
+def _block(i: int, x: np.ndarray, w: Callable[[str], np.ndarray], cfg: SmolLM2Config,
+           cos: np.ndarray, sin: np.ndarray, keep: Callable[[int, tuple[str, ...], np.ndarray], None],
+           linear: LinearHook, kv: KVHook | None) -> np.ndarray:
+    """One decoder block on the (tokens, d_model) residual stream ``x``."""
+    n_tok, hd = x.shape[0], cfg.head_dim
+    p = f"blk.{i}."
+    h = _rms_norm(x, w(p + "attn_norm"), cfg.rms_eps)
+    keep(i, ("attn_q", "attn_k", "attn_v"), h)
+    q = linear(p + "attn_q", h, w(p + "attn_q")).reshape(n_tok, cfg.n_heads, hd).transpose(1, 0, 2)
+    k = linear(p + "attn_k", h, w(p + "attn_k")).reshape(n_tok, cfg.n_kv_heads, hd).transpose(1, 0, 2)
+    v = linear(p + "attn_v", h, w(p + "attn_v")).reshape(n_tok, cfg.n_kv_heads, hd).transpose(1, 0, 2)
+    k = _rope(k, cos, sin)
+    if kv is not None:
+        k, v = kv(i, k, v)
+    a = _attention(_rope(q, cos, sin), k, v)
+    keep(i, ("attn_output",), a)
+    x = x + linear(p + "attn_output", a, w(p + "attn_output"))
+    h = _rms_norm(x, w(p + "ffn_norm"), cfg.rms_eps)
+    keep(i, ("ffn_gate", "ffn_up"), h)
+    m = _silu(linear(p + "ffn_gate", h, w(p + "ffn_gate"))) * linear(p + "ffn_up", h, w(p + "ffn_up"))
+    keep(i, ("ffn_down",), m)
+    return x + linear(p + "ffn_down", m, w(p + "ffn_down"))
+
+
+def _weight_getter(weights: Mapping[str, np.ndarray] | None) -> Callable[[str], np.ndarray]:
+    def w(name: str) -> np.ndarray:
+        if weights is not None and name in weights:
+            return np.asarray(weights[name], dtype=np.float32)
+        return smollm2_weights([name])[name]
+    return w
+
+
+def smollm2_block(x: np.ndarray, layer: int, weights: Mapping[str, np.ndarray] | None = None,
+                  linear: LinearHook | None = None, kv: KVHook | None = None) -> np.ndarray:
+    """Block ``layer`` of :func:`smollm2_forward` alone, on one causal sequence.
+
+    ``x`` is the (tokens, d_model) float32 residual stream entering the block (positions
+    0..tokens-1); returns the stream leaving it. ``weights``, ``linear`` and ``kv`` as in
+    :func:`smollm2_forward`. Running blocks 0..29 in turn on ``token_embd[ids]`` reproduces the
+    forward pass (used for layer-by-layer calibration).
+    """
+    cfg = smollm2_config()
+    if not isinstance(layer, (int, np.integer)) or not 0 <= int(layer) < cfg.n_layers:
+        raise MacforgeError(f"layer must be in 0..{cfg.n_layers - 1}, not {layer!r}")
+    xa = np.asarray(x, dtype=np.float32)
+    if xa.ndim != 2 or xa.shape[1] != cfg.d_model or xa.shape[0] == 0:
+        raise MacforgeError(f"x must be (tokens, {cfg.d_model}), got shape {xa.shape}")
+    cos, sin = _rope_tables(xa.shape[0], cfg.head_dim, cfg.rope_base)
+    return _block(int(layer), xa, _weight_getter(weights), cfg, cos, sin,
+                  lambda *_: None, linear or _matmul_t, kv)
+
+
 def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] = (),
                     n_layers: int | None = None, logits: bool = True,
-                    weights: Mapping[str, np.ndarray] | None = None) -> ForwardResult:
+                    weights: Mapping[str, np.ndarray] | None = None,
+                    linear: LinearHook | None = None, kv: KVHook | None = None) -> ForwardResult:
     """Pure-numpy float32 SmolLM2 (LLaMA) forward pass over one causal sequence.
 
     RMSNorm, rotate-half RoPE, grouped-query attention (9 query heads share 3 key-value heads),
@@ -336,6 +407,11 @@ def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] =
     weights
         Replacement tensors by name (e.g. fake-quantized linears for accuracy studies); the rest
         come from :func:`smollm2_weights`.
+    linear
+        Replaces ``x @ w.T`` of the block linears (:data:`LinearHook`); the LM head and the
+        attention matmuls are not routed through it. Captures still see the float input.
+    kv
+        Sees (and may replace) each block's keys after RoPE and its values (:data:`KVHook`).
 
     Returns
     -------
@@ -361,13 +437,8 @@ def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] =
     if not want_final:
         total = min(total, max(wanted.values(), default=-1) + 1)
 
-    def w(name: str) -> np.ndarray:
-        if weights is not None and name in weights:
-            return np.asarray(weights[name], dtype=np.float32)
-        return smollm2_weights([name])[name]
-
-    n_tok, hd = ids.size, cfg.head_dim
-    cos, sin = _rope_tables(n_tok, hd, cfg.rope_base)
+    w = _weight_getter(weights)
+    cos, sin = _rope_tables(ids.size, cfg.head_dim, cfg.rope_base)
     x = w("token_embd")[ids].astype(np.float32)
     captured: dict[str, np.ndarray] = {}
 
@@ -378,20 +449,7 @@ def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] =
                 captured[name] = value.copy()
 
     for i in range(total):
-        p = f"blk.{i}."
-        h = _rms_norm(x, w(p + "attn_norm"), cfg.rms_eps)
-        keep(i, ("attn_q", "attn_k", "attn_v"), h)
-        q = (h @ w(p + "attn_q").T).reshape(n_tok, cfg.n_heads, hd).transpose(1, 0, 2)
-        k = (h @ w(p + "attn_k").T).reshape(n_tok, cfg.n_kv_heads, hd).transpose(1, 0, 2)
-        v = (h @ w(p + "attn_v").T).reshape(n_tok, cfg.n_kv_heads, hd).transpose(1, 0, 2)
-        a = _attention(_rope(q, cos, sin), _rope(k, cos, sin), v)
-        keep(i, ("attn_output",), a)
-        x = x + a @ w(p + "attn_output").T
-        h = _rms_norm(x, w(p + "ffn_norm"), cfg.rms_eps)
-        keep(i, ("ffn_gate", "ffn_up"), h)
-        m = _silu(h @ w(p + "ffn_gate").T) * (h @ w(p + "ffn_up").T)
-        keep(i, ("ffn_down",), m)
-        x = x + m @ w(p + "ffn_down").T
+        x = _block(i, x, w, cfg, cos, sin, keep, linear or _matmul_t, kv)
 
     out = None
     if want_final:
@@ -403,24 +461,39 @@ def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] =
     return ForwardResult(logits=out, captured=captured)
 
 
+#: ``on_window(j, tokens, logits)``: called by :func:`smollm2_perplexity` after window ``j``.
+WindowHook = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+def smollm2_eval_windows(n_windows: int = 8, window: int = 512) -> list[np.ndarray]:
+    """The evaluation windows of :func:`smollm2_perplexity`: the first ``n_windows``
+    non-overlapping ``window``-token slices of :func:`wiki_tokens` (tokens
+    ``0 .. n_windows·window - 1``; what follows is free for calibration)."""
+    ids = wiki_tokens()
+    if n_windows < 1 or window < 2 or n_windows * window > ids.size:
+        raise MacforgeError(f"n_windows={n_windows} × window={window} must fit the "
+                            f"{ids.size} Wikipedia tokens (window ≥ 2)")
+    return [ids[j * window:(j + 1) * window] for j in range(n_windows)]
+
+
 def smollm2_perplexity(n_windows: int = 8, window: int = 512,
-                       weights: Mapping[str, np.ndarray] | None = None) -> float:
+                       weights: Mapping[str, np.ndarray] | None = None,
+                       linear: LinearHook | None = None, kv: KVHook | None = None,
+                       on_window: WindowHook | None = None) -> float:
     """Perplexity on the first ``n_windows`` non-overlapping ``window``-token windows of
     :func:`wiki_tokens`; every window predicts its tokens 1..window-1.
 
     The dequantized model scores 23.72 at the defaults (transformers on the same tokens: 23.72;
     ≈ 2-5 s per window). REALDATA.md's 21.86 was measured on gensim's ``filter_wiki`` text,
-    which keeps bold/heading markup that is easy to predict.
+    which keeps bold/heading markup that is easy to predict. ``weights``, ``linear`` and ``kv``
+    go to :func:`smollm2_forward`; ``on_window`` sees each window's logits (e.g. for a KL).
     """
-    ids = wiki_tokens()
-    if n_windows < 1 or window < 2 or n_windows * window > ids.size:
-        raise MacforgeError(f"n_windows={n_windows} × window={window} must fit the "
-                            f"{ids.size} Wikipedia tokens (window ≥ 2)")
     nll, count = 0.0, 0
-    for j in range(n_windows):
-        seq = ids[j * window:(j + 1) * window]
-        lg = smollm2_forward(seq, weights=weights).logits
+    for j, seq in enumerate(smollm2_eval_windows(n_windows, window)):
+        lg = smollm2_forward(seq, weights=weights, linear=linear, kv=kv).logits
         assert lg is not None
+        if on_window is not None:
+            on_window(j, seq, lg)
         lg = lg[:-1]
         top = lg.max(axis=-1, keepdims=True)
         lse = np.log(np.exp(lg - top).sum(axis=-1, dtype=np.float64)) + top[:, 0]
