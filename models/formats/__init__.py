@@ -8,7 +8,16 @@ array([0. , 0.5, 1. , 2. , 3. , 4. , 5. , 6. ])
 
 from ._core import Format, nearest_codes
 from ._families import NF4_VALUES, Fp32Format, crd_values
-from ._registry import FORMAT_PATTERNS, format_names, get_format
+from ._registry import (
+    FORMAT_PATTERNS,
+    FORMATS_ENV,
+    format_names,
+    get_format,
+    load_default_formats,
+    register_format,
+    user_format_names,
+)
+from ._userdef import format_from_dict, load_formats
 from ._tensor import SCALE_FORMAT_BITS, QuantizedTensor, Scaling, quantize, round_scale, storage_bits_per_element
 
 __all__ = [
@@ -18,6 +27,12 @@ __all__ = [
     "QuantizedTensor",
     "get_format",
     "format_names",
+    "register_format",
+    "load_formats",
+    "load_default_formats",
+    "format_from_dict",
+    "user_format_names",
+    "FORMATS_ENV",
     "quantize",
     "dequantize",
     "round_scale",

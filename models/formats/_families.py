@@ -84,71 +84,150 @@ def int_asym_format(bits: int) -> Format:
     )
 
 
-_DINT_A_POS = 14  # code of +0.5 [inferred code assignment, PAPERS.md §1.1]
-_DINT_A_NEG = 15  # code of -0.5
+# dINT defaults (PAPERS.md §1.1, which asks for them to be parameters): the denormal value
+# 0.5, the authors' two thresholds (|x| < 0.75 -> ±0.5, |x| < 0.25 -> 0), and for Variant A the
+# codes of ±0.5 [inferred code assignment 14 / 15].
+DINT_DENORMAL = 0.5
+DINT_THRESHOLDS = (0.75, 0.25)
+DINT_B_MAGNITUDES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 
 
-def _dint4_asym_encode(fmt: Format, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _dint_asym_encode(fmt: Format, x: np.ndarray, z: np.ndarray) -> np.ndarray:
     # The authors' `minmag` quantizer (PAPERS.md §1.1 Variant A): round half to even onto the
-    # integer grid clamped to 0..13, then strict-< overrides: |x| < 0.75 -> sign(x)*0.5,
-    # |x| < 0.25 -> 0 (sign(0) = 0, i.e. the zero-point code).
-    q = np.clip(np.rint(x) + z, 0, 13)
+    # integer grid clamped to 0..levels-1, then strict-< overrides: |x| < t_half -> sign(x)·d,
+    # |x| < t_zero -> 0 (sign(0) = 0, i.e. the zero-point code).
+    p = fmt.params
+    t_half, t_zero = p["thresholds"]  # type: ignore[misc]
+    pos, neg = p["special_codes"]  # type: ignore[misc]
+    q = np.clip(np.rint(x) + z, 0, int(p["levels"]) - 1)  # type: ignore[call-overload]
     ax = np.abs(x)
-    half = np.where(x > 0, _DINT_A_POS, np.where(x < 0, _DINT_A_NEG, z))
-    code = np.where(ax < 0.75, half, q)
-    code = np.where(ax < 0.25, z, code)
+    half = np.where(x > 0, pos, np.where(x < 0, neg, z))
+    code = np.where(ax < t_half, half, q)
+    code = np.where(ax < t_zero, z, code)
     return code.astype(np.uint8)
 
 
-def dint4_asym_format() -> Format:
-    v = np.concatenate([np.arange(14, dtype=np.float64), [0.5, -0.5]])
-    prio = np.concatenate([_even_priority(np.arange(14)), [0, 0]])
+def _check_thresholds(thresholds: tuple[float, float], denormal: float) -> tuple[float, float]:
+    try:
+        t_half, t_zero = (float(t) for t in thresholds)
+    except (TypeError, ValueError):
+        raise MacforgeError(f"dint thresholds must be two numbers (t_half, t_zero), not {thresholds!r}") from None
+    if not (0 < t_zero < t_half <= 1 and t_zero <= denormal <= t_half):
+        raise MacforgeError(f"dint thresholds must satisfy 0 < t_zero <= denormal <= t_half <= 1, "
+                            f"not t_half={t_half:g}, t_zero={t_zero:g}, denormal={denormal:g}")
+    return t_half, t_zero
+
+
+def _check_denormal(denormal: float) -> float:
+    if not (isinstance(denormal, (int, float)) and 0 < float(denormal) < 1):
+        raise MacforgeError(f"dint denormal must be a number in (0, 1), not {denormal!r}")
+    return float(denormal)
+
+
+def dint_asym_format(bits: int = 4, *, denormal: float = DINT_DENORMAL,
+                     thresholds: tuple[float, float] = DINT_THRESHOLDS,
+                     special_codes: tuple[int, int] | None = None, name: str | None = None) -> Format:
+    """dINT Variant A: 2^bits - 2 integer codes q with a zero point and two denormal codes ±d.
+
+    ``special_codes`` (default the top two codes) hold +d and -d; the other codes in order are
+    q = 0..2^bits-3, value (q - z)·s, s = (max-min)/(2^bits-3).
+    """
+    _check_bits(bits, 3, 8, "dint_asym")
+    d = _check_denormal(denormal)
+    t = _check_thresholds(thresholds, d)
+    n = 1 << bits
+    pos, neg = special_codes if special_codes is not None else (n - 2, n - 1)
+    if not all(isinstance(c, (int, np.integer)) and 0 <= c < n for c in (pos, neg)) or pos == neg:
+        raise MacforgeError(f"dint special_codes must be two distinct codes in 0..{n - 1}, not {special_codes!r}")
+    levels = n - 2
+    int_codes = np.array([c for c in range(n) if c not in (pos, neg)])
+    v = np.empty(n, dtype=np.float64)
+    v[int_codes] = np.arange(levels, dtype=np.float64)
+    v[pos], v[neg] = d, -d
+    prio = np.zeros(n, dtype=np.int64)
+    prio[int_codes] = _even_priority(np.arange(levels))
+    zp = np.ones(n, dtype=bool)
+    zp[[pos, neg]] = False
+    default = (bits == 4 and d == DINT_DENORMAL and t == DINT_THRESHOLDS and (pos, neg) == (14, 15))
+    if not (int_codes == np.arange(levels)).all():
+        # the encoder writes q directly as the code: integer codes must be 0..levels-1
+        raise MacforgeError(f"dint special_codes must be the top two codes ({n - 2}, {n - 1}) or "
+                            f"({n - 1}, {n - 2}), not {special_codes!r}")
     return Format(
-        name="dint4_asym",
-        bits=4,
+        name=name or ("dint4_asym" if default else f"dint{bits}_asym"),
+        bits=bits,
         kind="dint",
         values=v,
         tie_priority=prio,
-        encodable=np.ones(16, dtype=bool),
-        zp_codes=np.arange(16) < 14,
-        zero_point_max=13,
-        asym_levels=13,
-        encoder=_dint4_asym_encode,
-        description="dINT4 Variant A (authors' code): codes 0..13 = q, value (q - z)·s; "
-        "code 14 = +0.5·s, code 15 = -0.5·s (denormals); s = (max-min)/13, "
-        "z = clamp(-round(min/s), 0, 13); RNE then |x|<0.75 -> ±0.5, |x|<0.25 -> 0",
+        encodable=np.ones(n, dtype=bool),
+        zp_codes=zp,
+        zero_point_max=levels - 1,
+        asym_levels=levels - 1,
+        encoder=_dint_asym_encode,
+        params={"variant": "asym", "denormal": d, "thresholds": t, "special_codes": (int(pos), int(neg)),
+                "levels": levels},
+        description=f"dINT{bits} Variant A (authors' code): codes 0..{levels - 1} = q, value (q - z)·s; "
+        f"code {pos} = +{d:g}·s, code {neg} = -{d:g}·s (denormals); s = (max-min)/{levels - 1}, "
+        f"z = clamp(-round(min/s), 0, {levels - 1}); RNE then |x|<{t[0]:g} -> ±{d:g}, |x|<{t[1]:g} -> 0",
         source="Lee et al., EMNLP 2023 (arXiv 2311.05161), authors' llm-awq fork `minmag` "
-        "[PAPERS.md §1.1 A]; code assignment 14/15 inferred",
+        "[PAPERS.md §1.1 A]; code assignment of the denormals inferred",
     )
 
 
-_DINT_B_MAGS = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-# neighbour ties: 0.25 -> 0.5, 0.75 -> 1 (as Variant A's overrides), integers half to even
-_DINT_B_PRIO = np.array([0, 1, 2, 3, 2, 3, 2, 3])
+def dint4_asym_format() -> Format:
+    return dint_asym_format(4)
+
+
+def _dint_sym_priority(mags: np.ndarray) -> np.ndarray:
+    # neighbour ties: toward the larger magnitude when one side is not an integer (0.25 -> 0.5,
+    # 0.75 -> 1, as Variant A's overrides), integers half to even; zero loses every tie.
+    is_int = mags == np.round(mags)
+    even = is_int & (np.round(mags) % 2 == 0)
+    return np.where(mags == 0, 0, np.where(~is_int, 1, np.where(even, 3, 2))).astype(np.int64)
+
+
+def dint_sym_format(bits: int = 4, *, magnitudes: tuple[float, ...] | None = None,
+                    name: str | None = None) -> Format:
+    """dINT Variant B: sign bit + (bits-1)-bit magnitude code into ``magnitudes`` (code 0 = 0)."""
+    _check_bits(bits, 3, 8, "dint_sym")
+    half = 1 << (bits - 1)
+    mags = np.asarray(DINT_B_MAGNITUDES if magnitudes is None else magnitudes, dtype=np.float64)
+    if mags.shape != (half,):
+        raise MacforgeError(f"dint_sym magnitudes must have {half} entries for {bits} bits, not {mags.size}")
+    if not (np.isfinite(mags).all() and mags[0] == 0 and (np.diff(mags) > 0).all()):
+        raise MacforgeError("dint_sym magnitudes must start at 0 and be finite and strictly increasing, "
+                            f"not {mags.tolist()}")
+    prio = _dint_sym_priority(mags)
+    default = bits == 4 and tuple(mags) == DINT_B_MAGNITUDES
+    mtxt = ", ".join(f"{m:g}" for m in mags)
+    return Format(
+        name=name or ("dint4_sym" if default else f"dint{bits}_sym"),
+        bits=bits,
+        kind="dint",
+        values=np.concatenate([mags, -mags]),
+        tie_priority=np.concatenate([prio, prio - 1]),
+        encodable=np.ones(2 * half, dtype=bool),
+        params={"variant": "sym", "magnitudes": tuple(float(m) for m in mags)},
+        description=f"dINT{bits} Variant B (hardware hypothesis): sign bit + {bits - 1}-bit magnitude code, "
+        f"magnitudes {{{mtxt}}}·s, s = absmax/{mags[-1]:g}; ties toward the larger magnitude next "
+        f"to a non-integer, integers half to even; code {half} (-0) decodes to 0 and is never produced",
+        source="[inferred] PAPERS.md §1.1 Variant B",
+    )
 
 
 def dint4_sym_format() -> Format:
-    v = np.concatenate([_DINT_B_MAGS, -_DINT_B_MAGS])
-    return Format(
-        name="dint4_sym",
-        bits=4,
-        kind="dint",
-        values=v,
-        tie_priority=np.concatenate([_DINT_B_PRIO, _DINT_B_PRIO - 1]),
-        encodable=np.ones(16, dtype=bool),
-        description="dINT4 Variant B (hardware hypothesis): sign bit + 3-bit magnitude code, "
-        "magnitudes {0, 0.5, 1, 2, 3, 4, 5, 6}·s, s = absmax/6; ties 0.25->0.5, 0.75->1, "
-        "integers half to even; code 8 (-0) decodes to 0 and is never produced",
-        source="[inferred] PAPERS.md §1.1 Variant B",
-    )
+    return dint_sym_format(4)
 
 
 def _fp_table(ebits: int, mbits: int, bias: int, specials: str) -> tuple[np.ndarray, np.ndarray]:
     """Value table and tie priority of a sign + ebits + mbits minifloat.
 
     specials: 'ieee' (top exponent = Inf/NaN), 'fn' (only all-ones = NaN, OCP E4M3),
-    'fnu' (unsigned, only all-ones NaN), 'none' (finite only, OCP FP4/FP6).
+    'fnuz' (finite, no -0: the negative-zero code is the one NaN, as ml_dtypes' float8_*fnuz),
+    'none' (finite only, OCP FP4/FP6).
     """
+    if specials not in FP_SPECIALS:
+        raise MacforgeError(f"minifloat specials must be one of {', '.join(FP_SPECIALS)}, not {specials!r}")
     bits = 1 + ebits + mbits
     codes = np.arange(1 << bits)
     s = codes >> (ebits + mbits)
@@ -166,14 +245,38 @@ def _fp_table(ebits: int, mbits: int, bias: int, specials: str) -> tuple[np.ndar
         v = np.where((e == top) & (m != 0), np.nan, v)
     elif specials == "fn":
         v = np.where((e == top) & (m == (1 << mbits) - 1), np.nan, v)
+    elif specials == "fnuz":
+        v = np.where(codes == 1 << (bits - 1), np.nan, v)
     prio = (m % 2 == 0).astype(np.int64)
     return v, prio
+
+
+FP_SPECIALS = ("ieee", "fn", "fnuz", "none")
+
+
+def check_minifloat(ebits: int, mbits: int, bias: int | None = None) -> int:
+    """Validate a minifloat's fields; returns the bias (default IEEE-style 2^(ebits-1) - 1)."""
+    for what, v, lo in (("ebits", ebits, 1), ("mbits", mbits, 0)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+            raise MacforgeError(f"minifloat {what} must be an integer >= {lo}, not {v!r}")
+    if not 3 <= 1 + ebits + mbits <= 16:
+        raise MacforgeError(f"minifloat sign + E{ebits}M{mbits} is {1 + ebits + mbits} bits; supported: 3..16")
+    if bias is None:
+        return (1 << (ebits - 1)) - 1
+    if not isinstance(bias, (int, np.integer)) or isinstance(bias, bool) or not -64 <= bias <= 1 << ebits:
+        raise MacforgeError(f"minifloat bias must be an integer in -64..{1 << ebits}, not {bias!r}")
+    return int(bias)
 
 
 _OCP = "OCP 8-bit Floating Point Specification (OFP8) rev 1.0; OCP Microscaling Formats (MX) v1.0"
 
 
-def fp_format(name: str, ebits: int, mbits: int, bias: int, specials: str) -> Format:
+def fp_format(name: str, ebits: int, mbits: int, bias: int, specials: str, source: str = "") -> Format:
+    """Sign + E``ebits``M``mbits`` minifloat with ``bias`` and ``specials`` (see ``_fp_table``)."""
+    bias = check_minifloat(ebits, mbits, bias)
+    if specials in ("ieee", "fn") and mbits == 0:
+        raise MacforgeError(f"minifloat specials {specials!r} need mbits >= 1 (the NaN codes have a "
+                            "non-zero mantissa)")
     v, prio = _fp_table(ebits, mbits, bias, specials)
     bits = 1 + ebits + mbits
     has_nan = bool(np.isnan(v).any())
@@ -183,21 +286,23 @@ def fp_format(name: str, ebits: int, mbits: int, bias: int, specials: str) -> Fo
     ipol = "Inf -> ±Inf code" if has_inf else "Inf -> ±max (saturate)"
     # canonical quiet NaN: sign 0, exponent all ones, mantissa MSB set (E4M3: the only NaN)
     qnan = ((1 << ebits) - 1) << mbits | (1 << (mbits - 1)) if specials == "ieee" else None
+    if specials == "fnuz":
+        qnan = 1 << (bits - 1)
     return Format(
         name=name,
         bits=bits,
         kind="fp",
-        nan_code=qnan if has_nan and specials == "ieee" else None,
+        nan_code=qnan if has_nan and specials in ("ieee", "fnuz") else None,
         values=v,
         tie_priority=prio,
         encodable=np.ones(1 << bits, dtype=bool),
         nan_policy="nan_code" if has_nan else "error",
         inf_policy="inf_code" if has_inf else "saturate",
-        neg_zero_code=1 << (bits - 1),
-        params={"ebits": ebits, "mbits": mbits, "bias": bias},
+        neg_zero_code=None if specials == "fnuz" else 1 << (bits - 1),
+        params={"ebits": ebits, "mbits": mbits, "bias": bias, "specials": specials},
         description=f"E{ebits}M{mbits} minifloat, bias {bias}, max {fin.max():g}; RNE, finite "
-        f"overflow saturates to ±max; {pol}; {ipol}; -0 kept",
-        source=_OCP,
+        f"overflow saturates to ±max; {pol}; {ipol}; " + ("no -0" if specials == "fnuz" else "-0 kept"),
+        source=source or _OCP,
     )
 
 

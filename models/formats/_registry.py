@@ -1,14 +1,23 @@
-"""Named formats: fixed names plus parametric families resolved from their name."""
+"""Named formats: fixed names, parametric families resolved from their name (cube-root density,
+NUPES, generic minifloats ``fp<bits>_e<E>m<M>[_b<bias>][_<specials>]``), and user-registered
+formats (``register_format`` / ``load_formats``)."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from ..errors import UnknownNameError
+import numpy as np
+
+from ..errors import MacforgeError, UnknownNameError
 from ._core import Format
 from ._families import (
+    FP_SPECIALS,
     crd_format,
     decoupleq_int2_format,
     dint4_asym_format,
@@ -26,8 +35,14 @@ from ._families import (
 )
 from ._tensor import Scaling
 
-__all__ = ["get_format", "format_names", "FORMAT_PATTERNS"]
+__all__ = ["get_format", "format_names", "FORMAT_PATTERNS", "register_format", "check_new_format",
+           "user_format_names", "load_default_formats", "FORMATS_ENV"]
 
+FORMATS_ENV = "MACFORGE_FORMATS"
+
+_MX_E8M0 = Scaling(group_size=32, method="mx", scale_format="e8m0")
+# OCP element encodings (bias, specials): FP4/FP6 finite only, E4M3 'fn', E5M2 IEEE-like
+_OCP_FP = {(2, 1): (1, "none"), (2, 3): (1, "none"), (3, 2): (3, "none"), (4, 3): (7, "fn"), (5, 2): (15, "ieee")}
 _G128_FP16 = Scaling(granularity="group", group_size=128, method="absmax", scale_format="fp16")
 _B64_BF16 = Scaling(granularity="group", group_size=64, method="absmax", scale_format="bf16")
 
@@ -65,6 +80,12 @@ def _fixed() -> dict[str, "callable"]:  # type: ignore[valid-type]
         fp_format("mxfp4", 2, 1, 1, "none"), Scaling(group_size=32, method="mx", scale_format="e8m0"),
         kind="fp", description="OCP MXFP4: E2M1 elements, block 32, E8M0 scale "
         "2^(clip(floor(log2 amax) - 2, -127, 127)), RNE saturating to ±6")
+    for e, m in ((2, 3), (3, 2), (4, 3), (5, 2)):
+        bits = 1 + e + m
+        f[f"mxfp{bits}_e{e}m{m}"] = lambda e=e, m=m, bits=bits: _with_scaling(
+            fp_format(f"mxfp{bits}_e{e}m{m}", e, m, *_OCP_FP[(e, m)]), _MX_E8M0, kind="fp",
+            description=f"OCP MXFP{bits} E{e}M{m}: elements as OCP fp{bits}_e{e}m{m}, block 32, E8M0 scale "
+            f"2^(clip(floor(log2 amax) - emax_elem, -127, 127)), RNE saturating to ±max")
     f["mxint8"] = lambda: _with_scaling(
         mxint8_element_format(), Scaling(group_size=32, method="mx", scale_format="e8m0"))
     f["nvfp4"] = lambda: _with_scaling(
@@ -86,27 +107,69 @@ _FIXED = _fixed()
 _LISTED_PARAMETRIC = [
     "crd4_normal_rms", "crd4_normal_absmax64", "crd4_laplace_rms", "crd4_laplace_absmax64",
     "crd4_t5_rms", "crd4_t5_absmax64", "crd3_normal_absmax64", "nupes4_a0.8", "nupes4_a0.5",
+    "fp8_e3m4", "fp8_e4m3_fnuz", "fp5_e2m2",
 ]
 
 FORMAT_PATTERNS = {
     "crd<bits>_<normal|laplace|t<nu>>_<rms|absmax<B>>": "cube-root-density LUT format",
     "nupes<bits>_a<exponent>": "NUPES power-law LUT format",
+    "fp<bits>_e<E>m<M>[_b<bias>][_<ieee|fn|fnuz|none>]": "minifloat, bits = 1 + E + M; default bias "
+    "2^(E-1)-1 (fnuz: 2^(E-1)); default specials: none below 8 bits, fn for E4M3, ieee otherwise",
 }
 
 _CRD_RE = re.compile(r"^crd(\d)_(normal|laplace|t(\d+(?:\.\d+)?))_(rms|absmax(\d+))$")
 _NUPES_RE = re.compile(r"^nupes(\d)_a(\d+(?:\.\d+)?)$")
+_FP_RE = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(?:_b(-?\d+))?(?:_(" + "|".join(FP_SPECIALS) + r"))?$")
+
+# user-registered formats by name (register_format / load_formats / MACFORGE_FORMATS)
+_USER: dict[str, Format] = {}
 
 
 def format_names() -> list[str]:
-    """Every listed format name (fixed formats and representative parametric members)."""
-    return list(_FIXED) + ["fp32"] + _LISTED_PARAMETRIC
+    """Every listed format name (fixed formats, representative parametric members, user formats)."""
+    return list(_FIXED) + ["fp32"] + _LISTED_PARAMETRIC + [n for n in _USER if n not in _FIXED]
 
 
-@lru_cache(maxsize=None)
+def user_format_names() -> list[str]:
+    return list(_USER)
+
+
 def get_format(name: str) -> Format:
     """The Format called ``name``; raises ``UnknownNameError`` listing the known names."""
     if not isinstance(name, str):
-        raise UnknownNameError("format", name, format_names())
+        raise MacforgeError(f"a format name must be a string, not {type(name).__name__} {name!r}")
+    user = _USER.get(name)
+    if user is not None:
+        return user
+    return _builtin(name)
+
+
+def _default_specials(bits: int, e: int, m: int) -> str:
+    if bits < 8:
+        return "none"  # OCP MX FP4 / FP6: finite only
+    return "fn" if (e, m) == (4, 3) else "ieee"  # OCP E4M3; IEEE 754-style otherwise (E5M2)
+
+
+def _generic_fp(name: str, m: re.Match[str]) -> Format:
+    bits, e, mb = (int(g) for g in m.groups()[:3])
+    if bits != 1 + e + mb:
+        raise UnknownNameError("format", name, format_names(),
+                               f"(fp{bits}_e{e}m{mb}: 1 + E + M = {1 + e + mb}, not {bits})")
+    specials = m.group(5) or _default_specials(bits, e, mb)
+    dflt_bias = (1 << (e - 1)) if specials == "fnuz" else (1 << (e - 1)) - 1
+    bias = int(m.group(4)) if m.group(4) is not None else dflt_bias
+    canon = f"fp{bits}_e{e}m{mb}" + (f"_b{bias}" if bias != dflt_bias else "") + (
+        f"_{specials}" if specials != _default_specials(bits, e, mb) else "")
+    if canon != name:
+        raise UnknownNameError("format", name, format_names(), f"(did you mean {canon!r}?)")
+    sc = _B64_BF16 if bits <= 6 else Scaling(granularity="tensor", method="absmax", scale_format="fp32")
+    return _with_scaling(fp_format(name, e, mb, bias, specials,
+                                   source="generic minifloat (OCP OFP8 / MX v1.0 field layout; ml_dtypes naming)"),
+                         sc)
+
+
+@lru_cache(maxsize=None)
+def _builtin(name: str) -> Format:
     if name == "fp32":
         return Fp32Format()  # type: ignore[return-value]
     if name in _FIXED:
@@ -125,5 +188,74 @@ def get_format(name: str) -> Format:
         if fmt.name != name:
             raise UnknownNameError("format", name, format_names(), f"(did you mean {fmt.name!r}?)")
         return fmt
+    m = _FP_RE.match(name)
+    if m:
+        return _generic_fp(name, m)
     patterns = "; patterns: " + ", ".join(FORMAT_PATTERNS)
     raise UnknownNameError("format", name, format_names(), patterns)
+
+
+def _fingerprint(fmt: Any) -> tuple[Any, ...]:
+    """Everything that makes two formats behave the same (NaN-safe), for duplicate checks."""
+    if not isinstance(fmt, Format):
+        return (type(fmt).__name__, getattr(fmt, "name", None))
+
+    def arr(a: np.ndarray | None) -> Any:
+        return None if a is None else np.asarray(a).tobytes()
+
+    return (fmt.bits, fmt.kind, arr(fmt.values), arr(fmt.tie_priority), arr(fmt.encodable), fmt.nan_policy,
+            fmt.inf_policy, fmt.neg_zero_code, fmt.nan_code, arr(fmt.zp_codes), fmt.zero_point_max,
+            fmt.asym_levels, fmt.encoder, fmt.default_scaling, repr(sorted(fmt.params.items())))
+
+
+def _existing(name: str) -> Any:
+    if name in _USER:
+        return _USER[name]
+    try:
+        return _builtin(name)
+    except MacforgeError:
+        return None
+
+
+def check_new_format(fmt: Format, *, origin: str = "", pending: Mapping[str, Format] | None = None) -> None:
+    """Refuse a second, different definition of a known name (identical ones are fine)."""
+    if not isinstance(fmt, Format):
+        raise MacforgeError(f"register_format takes a Format or a definition dict, not {type(fmt).__name__}")
+    prev_pending = (pending or {}).get(fmt.name)
+    prev = prev_pending if prev_pending is not None else _existing(fmt.name)
+    if prev is not None and _fingerprint(prev) != _fingerprint(fmt):
+        where = f"{origin}: " if origin else ""
+        builtin = prev_pending is None and fmt.name not in _USER
+        raise MacforgeError(f"{where}format {fmt.name!r} is already defined{' (built in)' if builtin else ''} "
+                            "with a different definition; choose another name")
+
+
+def register_format(fmt: Format | Mapping[str, Any]) -> Format:
+    """Make ``fmt`` (a Format, or a definition dict as in a TOML ``[[format]]`` table) known to
+    ``get_format`` and so to every consumer. Re-registering an identical definition is a no-op;
+    a different definition of a known name is refused."""
+    if isinstance(fmt, Mapping):
+        from ._userdef import format_from_dict
+
+        fmt = format_from_dict(fmt)
+    check_new_format(fmt)  # type: ignore[arg-type]
+    from ._userdef import NAME_RE
+
+    if not NAME_RE.match(fmt.name):  # type: ignore[union-attr]
+        raise MacforgeError(f"format name must be letters, digits, '_' or '.', starting with a letter, "
+                            f"not {fmt.name!r}")  # type: ignore[union-attr]
+    if _existing(fmt.name) is None:  # type: ignore[union-attr]
+        _USER[fmt.name] = fmt  # type: ignore[union-attr,index]
+    return fmt  # type: ignore[return-value]
+
+
+def load_default_formats() -> list[Format]:
+    """Load the files named by ``MACFORGE_FORMATS`` (``os.pathsep``-separated)."""
+    from ._userdef import load_formats
+
+    out: list[Format] = []
+    for p in filter(None, os.environ.get(FORMATS_ENV, "").split(os.pathsep)):
+        if not Path(p).is_file():
+            raise MacforgeError(f"{FORMATS_ENV}: no such format file {p!r}")
+        out += load_formats(p)
+    return out
