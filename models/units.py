@@ -11,15 +11,18 @@ is derived from the Format's value table, never typed in.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from .errors import MacforgeError, UnknownNameError
-from .formats import Format, get_format
+from .formats import Format, get_format, register_format
 
 __all__ = [
     "WeightDecode",
@@ -29,6 +32,13 @@ __all__ = [
     "get_unit",
     "unit_names",
     "as_spec",
+    "unit_from_spec",
+    "parse_unit_string",
+    "register_unit",
+    "load_units",
+    "canonical_unit_name",
+    "user_unit_names",
+    "UNIT_KEYS",
     "signed_bits",
     "int_range",
 ]
@@ -45,11 +55,43 @@ def signed_bits(lo: int, hi: int) -> int:
     return b
 
 
+# Validated ranges. A LUT entry and an exact decoded weight integer stay below 2^24 in magnitude
+# (the golden GEMM's float32 path is exact for them); coefficients of a dq_group are fixed point.
+LUT_BITS = (2, 16)
+WEIGHT_INT_BITS = 24
+COEF_BITS = (2, 32)
+FRAC_BITS = (0, 32)
+_VERILOG_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_int(what: str, v: object, lo: int, hi: int) -> None:
+    if not _is_int(v) or not lo <= v <= hi:  # type: ignore[operator]
+        raise MacforgeError(f"{what} must be an integer in {lo}..{hi}, not {v!r}")
+
+
 def int_range(fmt_name: str) -> tuple[int, int]:
-    """Range of the signed-integer activation format ``intN``."""
+    """Range of a signed-integer activation format (``intN`` or a user ``int`` family).
+
+    A unit's activation port carries the two's-complement value itself, so only formats whose
+    code is that value can feed it; anything else is refused with the reason.
+    """
     fmt = get_format(fmt_name)
-    if fmt.kind != "int" or fmt.values is None or not np.all(fmt.values == np.round(fmt.values)):
-        raise MacforgeError(f"activation format must be a signed integer format int2..int8, not {fmt_name!r}")
+    v = fmt.values
+    if fmt.kind == "fp":
+        raise MacforgeError(f"activation format {fmt_name!r} is a minifloat: no unit kind (mac, dot, "
+                            "dq_group) consumes floating-point activations; use a signed integer format")
+    bits = fmt.bits
+    twos = np.arange(1 << bits, dtype=np.int64) if v is not None else None
+    if twos is not None:
+        twos = np.where(twos < (1 << (bits - 1)), twos, twos - (1 << bits))
+    if fmt.kind != "int" or v is None or fmt.has_zero_point or not np.array_equal(v, twos):
+        raise MacforgeError(f"activation format {fmt_name!r} ({fmt.kind}) cannot feed a unit: the activation "
+                            "port carries the two's-complement value, so it must be a signed integer format "
+                            "(int2..int8 or a user 'int' family)")
     return int(fmt.min_value), int(fmt.max_value)
 
 
@@ -64,6 +106,9 @@ def integer_table(fmt: Format, lut_bits: int | None = None, max_shift: int = 16)
     if v is None or np.isinf(v).any():
         raise MacforgeError(f"format {fmt.name} has non-finite codes: it cannot feed an integer MAC")
     if np.isnan(v).any():
+        if fmt.kind != "fp":
+            raise MacforgeError(f"format {fmt.name} has NaN code(s) {np.nonzero(np.isnan(v))[0].tolist()}: "
+                                "an integer datapath has no NaN (only a minifloat's NaN codes are mapped to 0)")
         # an integer MAC has no NaN path: NaN codes (never produced from finite input) contribute 0
         v = np.where(np.isnan(v), 0.0, v)
     for f in range(max_shift + 1):
@@ -121,7 +166,12 @@ class WeightDecode:
 def weight_decode(fmt: Format | str, lut_bits: int | None = None) -> WeightDecode:
     """The integer decode of a weight format (see module docstring)."""
     f = get_format(fmt) if isinstance(fmt, str) else fmt
+    if lut_bits is not None:
+        _check_int("lut_bits", lut_bits, *LUT_BITS)
     ints, unit, exact = integer_table(f, lut_bits)
+    if int(np.max(np.abs(ints))) >= 1 << (WEIGHT_INT_BITS - 1):
+        raise MacforgeError(f"format {f.name}: its exact integer form needs {signed_bits(int(ints.min()), int(ints.max()))} "
+                            f"bits (> {WEIGHT_INT_BITS}); use a LUT (lut = 'constant', lut_bits <= {LUT_BITS[1]})")
     if f.zp_codes is None:
         return WeightDecode(f.name, tuple(int(i) for i in ints), unit, exact)
     # zero point z is an integer in value units; in integer units it is z / unit
@@ -161,16 +211,33 @@ class UnitSpec:
     decode: WeightDecode = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _VERILOG_ID.match(self.name):
+            raise MacforgeError(f"unit name must be a Verilog identifier (letters, digits, '_'), not {self.name!r}")
+        if isinstance(self.weight_format, Format):
+            object.__setattr__(self, "weight_format", register_format(self.weight_format).name)
+        if not isinstance(self.weight_format, str):
+            raise MacforgeError(f"weight_format must be a format name or a Format, not {self.weight_format!r}")
+        if not isinstance(self.act_format, str):
+            raise MacforgeError(f"act_format must be a format name, not {self.act_format!r}")
         if self.kind not in ("mac", "dot", "dq_group"):
             raise MacforgeError(f"unit kind must be mac, dot or dq_group, not {self.kind!r}")
+        if self.lut not in ("none", "programmable", "constant"):
+            raise MacforgeError(f"lut must be 'none', 'programmable' or 'constant', not {self.lut!r}")
+        _check_int("lut_bits", self.lut_bits, *LUT_BITS)
+        _check_int("coef_bits", self.coef_bits, *COEF_BITS)
+        _check_int("frac_bits", self.frac_bits, *FRAC_BITS)
+        _check_int("group_size", self.group_size, 0, 1 << 16)
+        if self.kind != "dq_group" and self.group_size:
+            raise MacforgeError(f"group_size applies to dq_group units only, not to a {self.kind}")
+        if self.kind == "dq_group" and self.lut != "none":
+            raise MacforgeError("a dq_group unit decodes its integers directly: lut must be 'none'")
+        int_range(self.act_format)  # refuse an activation format the datapath cannot take
         if self.overflow not in ("wrap", "saturate"):
             raise MacforgeError(f"overflow must be 'wrap' or 'saturate', not {self.overflow!r}")
-        if not isinstance(self.lanes, int) or self.lanes < 1 or (self.kind == "mac" and self.lanes != 1):
-            raise MacforgeError(f"lanes must be a positive integer (1 for a mac), not {self.lanes!r}")
-        if not isinstance(self.acc_bits, int) or not 2 <= self.acc_bits <= 62:
-            raise MacforgeError(f"acc_bits must be an integer in 2..62, not {self.acc_bits!r}")
-        if not isinstance(self.latency, int) or self.latency < 1:
-            raise MacforgeError(f"latency must be a positive integer, not {self.latency!r}")
+        if not _is_int(self.lanes) or not 1 <= self.lanes <= 256 or (self.kind != "dot" and self.lanes != 1):
+            raise MacforgeError(f"lanes must be an integer in 1..256 (1 for a {self.kind}), not {self.lanes!r}")
+        _check_int("acc_bits", self.acc_bits, 2, 62)
+        _check_int("latency", self.latency, 1, 16)
         lut_bits = self.lut_bits if self.lut != "none" else None
         dec = weight_decode(self.weight_format, lut_bits)
         object.__setattr__(self, "decode", dec)
@@ -241,60 +308,229 @@ class UnitSpec:
         }
 
 
+# ---------------------------------------------------------------- units as data
+# The keys of a unit definition (inline ``k=v,...`` string, TOML ``[[unit]]`` table or dict);
+# ``weights`` / ``acts`` are the short spellings of ``weight_format`` / ``act_format``.
+UNIT_KEYS = ("name", "kind", "weights", "acts", "lanes", "acc_bits", "overflow", "latency", "lut", "lut_bits",
+             "group_size", "coef_bits", "frac_bits", "description")
+_ALIASES = {"weights": "weight_format", "acts": "act_format", "weight_format": "weight_format",
+            "act_format": "act_format"}
+_INT_KEYS = ("lanes", "acc_bits", "latency", "lut_bits", "group_size", "coef_bits", "frac_bits")
+_DEFAULTS = {f.name: f.default for f in fields(UnitSpec) if f.init and f.name not in ("name", "kind", "weight_format")}
+
+
+def parse_unit_string(text: str) -> dict[str, Any]:
+    """``'kind=dot,weights=int5,acts=int6,lanes=6'`` -> a definition dict (values still raw)."""
+    if not isinstance(text, str) or "=" not in text:
+        raise MacforgeError(f"an inline unit spec is 'key=value,...' (keys: {', '.join(UNIT_KEYS)}), not {text!r}")
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, val = part.partition("=")
+        key, val = key.strip(), val.strip()
+        if not eq or not key or not val:
+            raise MacforgeError(f"inline unit spec {text!r}: {part!r} is not key=value")
+        if key in out:
+            raise MacforgeError(f"inline unit spec {text!r}: key {key!r} given twice")
+        out[key] = int(val) if key in _INT_KEYS and re.fullmatch(r"[+-]?\d+", val) else val
+    return out
+
+
+def _fields_of(d: Mapping[str, Any], where: str) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    for k, v in d.items():
+        if k not in UNIT_KEYS and k not in _ALIASES:
+            raise MacforgeError(f"{where}: unknown key {k!r} (known: {', '.join(UNIT_KEYS)})")
+        field_name = _ALIASES.get(k, k)
+        if field_name in kw:
+            raise MacforgeError(f"{where}: {k!r} given twice (weights = weight_format, acts = act_format)")
+        if k in _INT_KEYS and not _is_int(v):
+            raise MacforgeError(f"{where}: key {k!r}: must be an integer, not {v!r}")
+        kw[field_name] = v
+    if "kind" not in kw:
+        raise MacforgeError(f"{where}: key 'kind' missing (mac, dot or dq_group)")
+    if "weight_format" not in kw:
+        raise MacforgeError(f"{where}: key 'weights' missing (a weight format name)")
+    return kw
+
+
+def _identity(kw: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The fields that define a datapath (not its name or description), defaults filled in."""
+    full = {**_DEFAULTS, **{k: v for k, v in kw.items() if k not in ("name", "description")}}
+    full.pop("description", None)
+    wf = full["weight_format"]
+    full["weight_format"] = wf.name if isinstance(wf, Format) else wf
+    return tuple(sorted(full.items()))
+
+
+def canonical_unit_name(kw: Mapping[str, Any]) -> str:
+    """The stable name of an unnamed unit: a named unit's name when the datapath is the same,
+    else ``<kind>[lanes]_<weights>_x_<acts>`` plus a tag for every non-default field."""
+    ident = _identity(kw)
+    for n, d in _UNIT_DEFS.items():
+        if _identity(d) == ident:
+            return n
+    f = dict(ident)
+    w = str(f["weight_format"]).replace(".", "p")
+    name = f"{f['kind']}{f['lanes'] if f['kind'] == 'dot' else ''}_{w}_x_{f['act_format']}"
+    if f["acc_bits"] != _DEFAULTS["acc_bits"]:
+        name += f"_acc{f['acc_bits']}"
+    if f["overflow"] != _DEFAULTS["overflow"]:
+        name += "_sat" if f["overflow"] == "saturate" else f"_{f['overflow']}"
+    if f["latency"] != _DEFAULTS["latency"]:
+        name += f"_l{f['latency']}"
+    if f["lut"] != "none":
+        name += f"_lut{'p' if f['lut'] == 'programmable' else 'c'}{f['lut_bits']}"
+    if f["kind"] == "dq_group":
+        name += f"_g{f['group_size']}"
+        if (f["coef_bits"], f["frac_bits"]) != (_DEFAULTS["coef_bits"], _DEFAULTS["frac_bits"]):
+            name += f"_c{f['coef_bits']}f{f['frac_bits']}"
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def unit_from_spec(spec: str | Mapping[str, Any], *, origin: str | None = None) -> UnitSpec:
+    """A UnitSpec from an inline ``'kind=...,weights=...'`` string or a definition dict (a TOML
+    ``[[unit]]`` table). Without ``name`` the unit gets its canonical name."""
+    if isinstance(spec, str):
+        where = origin or f"unit {spec!r}"
+        d: Mapping[str, Any] = parse_unit_string(spec)
+    elif isinstance(spec, Mapping):
+        d = spec
+        where = origin or f"unit {dict(spec).get('name', '(unnamed)')!r}"
+    else:
+        raise MacforgeError(f"a unit spec is a 'key=value,...' string or a table, not {type(spec).__name__}")
+    kw = _fields_of(d, where)
+    if "name" not in kw:
+        kw["name"] = canonical_unit_name(kw)
+    try:
+        return UnitSpec(**kw)
+    except MacforgeError as e:
+        raise MacforgeError(f"{where}: {e}") from None
+
+
+def as_spec(unit: "UnitSpec | str | Mapping[str, Any]") -> UnitSpec:
+    """A UnitSpec from a spec, a unit name, an inline ``'kind=...'`` string or a definition dict."""
+    if isinstance(unit, UnitSpec):
+        return unit
+    if isinstance(unit, str):
+        return unit_from_spec(unit) if "=" in unit else get_unit(unit)
+    if isinstance(unit, Mapping):
+        return unit_from_spec(unit)
+    raise MacforgeError(f"unit must be a UnitSpec, a unit name or an inline spec, not {type(unit).__name__}")
+
+
 _LUT_CONST_FORMATS = ("nf4", "fp4_e2m1", "crd4_normal_absmax64")
 _DOT_FORMATS = ("int8", "int4", "dint4_asym", "dint4_sym", "lut4")
 _DOT_LANES = (4, 8, 16)
 
 
-def _unit_table() -> dict[str, dict[str, object]]:
-    t: dict[str, dict[str, object]] = {
-        "mac_int8xint8": dict(kind="mac", weight_format="int8", description="INT8 × INT8 MAC (the baseline)"),
-        "mac_int4xint8": dict(kind="mac", weight_format="int4", description="INT4 × INT8 MAC"),
-        "mac_dint4_asym_xint8": dict(kind="mac", weight_format="dint4_asym",
+def _unit_defs() -> dict[str, dict[str, Any]]:
+    """The named units: shortcuts written with the same keys as a user's ``[[unit]]`` table."""
+    t: dict[str, dict[str, Any]] = {
+        "mac_int8xint8": dict(kind="mac", weights="int8", description="INT8 × INT8 MAC (the baseline)"),
+        "mac_int4xint8": dict(kind="mac", weights="int4", description="INT4 × INT8 MAC"),
+        "mac_dint4_asym_xint8": dict(kind="mac", weights="dint4_asym",
                                      description="dINT4 Variant A × INT8, zero point as an input, half-units"),
-        "mac_dint4_sym_xint8": dict(kind="mac", weight_format="dint4_sym",
+        "mac_dint4_sym_xint8": dict(kind="mac", weights="dint4_sym",
                                     description="dINT4 Variant B × INT8, half-units"),
-        "mac_fp8_e4m3xint8": dict(kind="mac", weight_format="fp8_e4m3",
+        "mac_fp8_e4m3xint8": dict(kind="mac", weights="fp8_e4m3",
                                   description="FP8 E4M3 weight × INT8, exact fixed-point accumulation in "
                                               "units of 2^-9 (NaN codes contribute 0); the FP-vs-INT anchor"),
-        "mac_lut4xint8": dict(kind="mac", weight_format="nf4", lut="programmable",
+        "mac_lut4xint8": dict(kind="mac", weights="nf4", lut="programmable",
                               description="16-entry programmable signed LUT × INT8 (reset content: NF4)"),
-        "dq_int2_group_mac": dict(kind="dq_group", weight_format="decoupleq_int2", group_size=64,
+        "dq_int2_group_mac": dict(kind="dq_group", weights="decoupleq_int2", group_size=64,
                                   description="decoupleQ group MAC: s·Σq·a + z·Σa per group of 64"),
     }
     for f in _LUT_CONST_FORMATS:
-        t[f"mac_lut4c_{f}xint8"] = dict(kind="mac", weight_format=f, lut="constant",
+        t[f"mac_lut4c_{f}xint8"] = dict(kind="mac", weights=f, lut="constant",
                                         description=f"constant LUT baked from {f} × INT8")
     for f in _DOT_FORMATS:
         mac_name = "mac_" + (f"{f}_xint8" if f.startswith("dint") else f"{f}xint8")
         for lanes in _DOT_LANES:
-            extra = {k: v for k, v in t[mac_name].items() if k in ("weight_format", "lut")}
+            extra = {k: v for k, v in t[mac_name].items() if k in ("weights", "lut")}
             t[mac_name.replace("mac_", f"dot{lanes}_")] = dict(kind="dot", lanes=lanes,
                                              description=f"{lanes}-lane {f} × INT8 dot-product PE", **extra)
-    return t
+    return {n: _fields_of(d, f"unit {n!r}") for n, d in t.items()}
 
 
-_UNITS = _unit_table()
-
-
-def as_spec(unit: "UnitSpec | str") -> UnitSpec:
-    """A UnitSpec from a spec or a registered unit name."""
-    if isinstance(unit, UnitSpec):
-        return unit
-    if isinstance(unit, str):
-        return get_unit(unit)
-    raise MacforgeError(f"unit must be a UnitSpec or a unit name, not {type(unit).__name__}")
+_UNIT_DEFS = _unit_defs()
+_USER_UNITS: dict[str, UnitSpec] = {}
 
 
 def unit_names() -> list[str]:
-    return list(_UNITS)
+    """Named units, then user-registered ones."""
+    return list(_UNIT_DEFS) + list(_USER_UNITS)
+
+
+def user_unit_names() -> list[str]:
+    return list(_USER_UNITS)
+
+
+def get_unit(name: str, **overrides: object) -> UnitSpec:
+    """The named (or user-registered) unit; keyword overrides (acc_bits, overflow, latency, ...)
+    make a variant with the same name."""
+    if not isinstance(name, str):
+        raise MacforgeError(f"a unit name must be a string, not {type(name).__name__} {name!r}")
+    if name in _USER_UNITS:
+        u = _USER_UNITS[name]
+        return replace(u, **overrides) if overrides else u  # type: ignore[arg-type]
+    if name not in _UNIT_DEFS:
+        raise UnknownNameError("unit", name, unit_names(),
+                               "(or an inline spec 'kind=mac,weights=FMT,acts=int8,...')")
+    return _named_unit(name, tuple(sorted(overrides.items())))
 
 
 @lru_cache(maxsize=None)
-def get_unit(name: str, **overrides: object) -> UnitSpec:
-    """The named unit; keyword overrides (acc_bits, overflow, latency, ...) make a variant."""
-    if name not in _UNITS:
-        raise UnknownNameError("unit", name, unit_names())
-    kw = dict(_UNITS[name])
-    kw.update(overrides)
-    return UnitSpec(name=name, **kw)  # type: ignore[arg-type]
+def _named_unit(name: str, overrides: tuple[tuple[str, Any], ...]) -> UnitSpec:
+    return UnitSpec(name=name, **{**_UNIT_DEFS[name], **dict(overrides)})
+
+
+def register_unit(unit: "UnitSpec | str | Mapping[str, Any]") -> UnitSpec:
+    """Make a unit known by its name to ``get_unit`` / ``unit_names`` (and so to every command).
+    An identical re-definition is a no-op; a different one under a known name is refused."""
+    spec = as_spec(unit)
+    prev = _USER_UNITS.get(spec.name)
+    if prev is None and spec.name in _UNIT_DEFS:
+        prev = get_unit(spec.name)
+    if prev is not None:
+        if _identity(_spec_fields(prev)) != _identity(_spec_fields(spec)):
+            raise MacforgeError(f"unit {spec.name!r} is already defined with a different datapath; choose another name")
+        return prev
+    _USER_UNITS[spec.name] = spec
+    return spec
+
+
+def _spec_fields(spec: UnitSpec) -> dict[str, Any]:
+    return {f.name: getattr(spec, f.name) for f in fields(UnitSpec) if f.init}
+
+
+def load_units(path: str | Path, *, register: bool = True) -> list[UnitSpec]:
+    """Every ``[[unit]]`` table of a TOML file as a UnitSpec (registered, all or none)."""
+    from .formats._userdef import key_line, read_toml
+
+    doc, text = read_toml(path, "unit", ("unit",))
+    tables = doc.get("unit", [])
+    if not isinstance(tables, list) or not tables:
+        raise MacforgeError(f"{path}: no [[unit]] tables")
+    specs = []
+    for i, t in enumerate(tables):
+        name = t.get("name") if isinstance(t, Mapping) else None
+        try:
+            specs.append(unit_from_spec(t, origin=f"{path}: unit {name or f'#{i + 1}'!r}"))
+        except MacforgeError as e:
+            m = re.search(r"key '([A-Za-z_]+)'", str(e))
+            line = key_line(text, m.group(1), name) if m else None
+            msg = str(e)
+            raise MacforgeError(msg.replace(f"{path}:", f"{path}:{line}:", 1) if line else msg) from None
+    seen: dict[str, UnitSpec] = {}
+    for s in specs:
+        if s.name in seen and _identity(_spec_fields(seen[s.name])) != _identity(_spec_fields(s)):
+            raise MacforgeError(f"{path}: unit {s.name!r} defined twice with different datapaths")
+        seen[s.name] = s
+    if register:
+        for s in seen.values():  # check all against the registry before registering any
+            prev = _USER_UNITS.get(s.name) or (get_unit(s.name) if s.name in _UNIT_DEFS else None)
+            if prev is not None and _identity(_spec_fields(prev)) != _identity(_spec_fields(s)):
+                raise MacforgeError(f"{path}: unit {s.name!r} is already defined with a different datapath")
+        for s in seen.values():
+            register_unit(s)
+    return specs

@@ -26,6 +26,32 @@ def _json_value(v: float) -> Any:
     return float(v)
 
 
+def finfo_record(f: Any) -> dict[str, Any]:
+    """finfo-style facts of a format: largest/smallest finite, smallest positive; for a
+    minifloat also emax, emin, smallest normal and subnormal (numpy.finfo's names)."""
+    import numpy as np
+
+    if f.values is None:  # fp32
+        fi = np.finfo(np.float32)
+        return {"max_finite": float(fi.max), "min_finite": float(fi.min), "smallest_positive": float(fi.smallest_subnormal),
+                "emax": int(fi.maxexp) - 1, "emin": int(fi.minexp), "smallest_normal": float(fi.smallest_normal),
+                "smallest_subnormal": float(fi.smallest_subnormal), "eps": float(fi.eps)}
+    v = f.values[np.isfinite(f.values)]
+    pos = v[v > 0]
+    rec: dict[str, Any] = {"max_finite": float(v.max()), "min_finite": float(v.min()),
+                           "smallest_positive": float(pos.min()) if pos.size else None,
+                           "zero_point_relative": bool(getattr(f, "zp_codes", None) is not None)}
+    p = getattr(f, "params", {}) or {}
+    if f.kind == "fp" and "ebits" in p:
+        e, m, bias = int(p["ebits"]), int(p["mbits"]), int(p["bias"])
+        top = (1 << e) - 1
+        # the largest exponent field that holds a finite value (IEEE: top is Inf/NaN)
+        emax_field = top - 1 if p.get("specials") == "ieee" else top
+        rec.update(emax=emax_field - bias, emin=1 - bias, smallest_normal=2.0 ** (1 - bias),
+                   smallest_subnormal=2.0 ** (1 - bias - m) if m else None, eps=2.0 ** -m)
+    return rec
+
+
 def format_record(name: str) -> dict[str, Any]:
     from models.formats import get_format
 
@@ -41,6 +67,7 @@ def format_record(name: str) -> dict[str, Any]:
         "inf_policy": f.inf_policy,
         "description": f.description,
         "source": f.source,
+        "finfo": finfo_record(f),
     }
     if f.values is not None and f.bits <= 8:
         rec["values"] = [_json_value(v) for v in f.values]
@@ -90,13 +117,34 @@ def _ports(unit: object) -> list[dict[str, Any]] | None:
     return fn(unit) if fn is not None else None
 
 
-def cmd_units(args: argparse.Namespace) -> int:
-    from models.units import get_unit, unit_names
+def selected_units(args: argparse.Namespace, positional: list[str] | None = None,
+                   kinds: tuple[str, ...] | None = None) -> list[Any]:
+    """The units a command works on, as UnitSpecs: positional names or inline specs, then
+    ``--unit`` specs, then every ``[[unit]]`` of the ``--units`` files; all named units (of
+    ``kinds``) when none is given. Every one is validated before any work starts."""
+    from models.units import as_spec, get_unit, load_units, register_unit, unit_names
 
-    names = args.names or unit_names()
+    chosen = [register_unit(as_spec(u)) for u in (positional or [])]
+    chosen += [register_unit(as_spec(u)) for u in (getattr(args, "unit", None) or [])]
+    for path in getattr(args, "units_files", None) or []:
+        chosen += load_units(path)
+    if not chosen:
+        chosen = [get_unit(n) for n in unit_names()]
+        if kinds:
+            chosen = [u for u in chosen if u.kind in kinds]
+    elif kinds:
+        for u in chosen:
+            if u.kind not in kinds:
+                raise MacforgeError(f"unit {u.name} is a {u.kind}; this command covers {', '.join(kinds)} units")
+    seen: dict[str, Any] = {}
+    for u in chosen:
+        seen.setdefault(u.name, u)
+    return list(seen.values())
+
+
+def cmd_units(args: argparse.Namespace) -> int:
     recs = []
-    for n in names:
-        u = get_unit(n)
+    for u in selected_units(args, args.names):
         rec = u.describe()
         rec["ports"] = _ports(u)
         recs.append(rec)
@@ -113,12 +161,9 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 def cmd_verilog(args: argparse.Namespace) -> int:
     import rtl
-    from models.units import get_unit, unit_names
 
-    names = args.units or unit_names()
-    for n in names:
-        get_unit(n)  # validate names first: nothing half-written
-    paths = rtl.write_verilog(names, out_dir=args.out)
+    specs = selected_units(args, args.units)  # validated first: nothing half-written
+    paths = rtl.write_verilog(specs, out_dir=args.out)
     for p in paths:
         print(p)
     return 0
@@ -126,11 +171,8 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     import testbench
-    from models.units import get_unit, unit_names
 
-    names = args.units or unit_names()
-    for n in names:
-        get_unit(n)
+    names = selected_units(args, args.units)
     testbench.check_simulator(args.simulator)
     kw: dict[str, Any] = {"simulator": args.simulator, "exhaustive": args.exhaustive, "seed": args.seed}
     if args.vectors is not None:
@@ -147,16 +189,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 1 if any(r.mismatches for r in results) else 0
 
 
-def _units_arg(names: list[str], kinds: tuple[str, ...] = ("mac", "dot", "dq_group")) -> list[str]:
-    from models.units import get_unit, unit_names
-
-    if not names:
-        return [n for n in unit_names() if get_unit(n).kind in kinds]
-    for n in names:
-        u = get_unit(n)  # unknown name -> exit 2 before any work
-        if u.kind not in kinds:
-            raise MacforgeError(f"unit {n} is a {u.kind}; this command covers {', '.join(kinds)} units")
-    return names
+def _units_arg(args: argparse.Namespace, kinds: tuple[str, ...] = ("mac", "dot", "dq_group")) -> list[Any]:
+    return selected_units(args, args.units, kinds)
 
 
 def _emit(records: list[dict[str, Any]], as_json: bool, columns: list[tuple[str, str, str]]) -> None:
@@ -173,7 +207,7 @@ def _emit(records: list[dict[str, Any]], as_json: bool, columns: list[tuple[str,
         print("  ".join(cells))
 
 
-def _progress(it: list[str], label: str) -> Any:
+def _progress(it: list[Any], label: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(it, desc=label, file=sys.stderr, leave=False, disable=None)
@@ -182,8 +216,10 @@ def _progress(it: list[str], label: str) -> Any:
 def cmd_synth(args: argparse.Namespace) -> int:
     from rtl.flow import synth_unit
 
-    names = _units_arg(args.units)
+    names = _units_arg(args)
     recs = [synth_unit(n, args.target, variant=args.variant, nodsp=args.nodsp) for n in _progress(names, "synth")]
+    for r, u in zip(recs, names):
+        r.setdefault("unit", u.name)
     if args.target == "generic":
         cols = [("unit", "unit", "38"), ("nand2_eq", "nand2_eq", "10.1f"), ("per MAC", "nand2_eq_per_mac", "9.1f"),
                 ("seq", "sequential_nand2_eq", "8.1f"), ("cells", "cells", "7d")]
@@ -197,7 +233,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_energy(args: argparse.Namespace) -> int:
     from rtl.flow import unit_energy
 
-    names = _units_arg(args.units, ("mac", "dot"))
+    names = _units_arg(args, ("mac", "dot"))
     if args.macs < 1:
         raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
     recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay)
@@ -209,18 +245,16 @@ def cmd_energy(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from models.units import get_unit
     from rtl.flow import synth_unit
     from sim.costfit import fit_area
 
-    names = _units_arg(args.units, ("mac", "dot"))
+    specs = _units_arg(args, ("mac", "dot"))
     model, _, _ = fit_area()
     recs = []
-    for n in names:
-        spec = get_unit(n)
+    for spec in specs:
         meas = synth_unit(spec, "generic")["nand2_eq"]
         est = model.predict(spec)
-        recs.append({"unit": n, "estimate_nand2_eq": est, "measured_nand2_eq": meas,
+        recs.append({"unit": spec.name, "estimate_nand2_eq": est, "measured_nand2_eq": meas,
                      "error": est / meas - 1, "breakdown": model.breakdown(spec),
                      "model_mean_abs_rel_error": model.mean_abs_rel_error, "model_points": model.n_points})
     _emit(recs, args.json, [("unit", "unit", "38"), ("model", "estimate_nand2_eq", "9.1f"),
@@ -229,6 +263,18 @@ def cmd_cost(args: argparse.Namespace) -> int:
         print(f"model: {model.note}; mean |error| {model.mean_abs_rel_error:.1%}, max {model.max_abs_rel_error:.1%}",
               file=sys.stderr)
     return 0
+
+
+UNIT_COMMANDS = ("units", "verilog", "sim", "synth", "energy", "cost")
+
+
+def load_user_formats(args: argparse.Namespace) -> None:
+    """MACFORGE_FORMATS files, then every ``--formats`` file, registered before the command runs."""
+    from models.formats import load_default_formats, load_formats
+
+    load_default_formats()
+    for path in getattr(args, "formats", None) or []:
+        load_formats(path)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -284,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("units", nargs="*")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_cost)
+    for name, sp in sub.choices.items():
+        sp.add_argument("--formats", action="append", default=[], metavar="FILE.toml",
+                        help="load user-defined formats ([[format]] tables; repeatable); "
+                             "MACFORGE_FORMATS names default files")
+        if name in UNIT_COMMANDS:
+            sp.add_argument("--unit", action="append", default=[], metavar="SPEC",
+                            help="an inline unit spec 'kind=dot,weights=int5,acts=int6,lanes=6,...' (repeatable)")
+            sp.add_argument("--units", dest="units_files", action="append", default=[], metavar="FILE.toml",
+                            help="units from a TOML file of [[unit]] tables (repeatable)")
     return p
 
 
@@ -291,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        load_user_formats(args)
         return int(args.func(args))
     except MacforgeError as e:
         print(f"macforge: error: {e}", file=sys.stderr)

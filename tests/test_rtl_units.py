@@ -483,7 +483,7 @@ def test_impossible_widths_are_refused() -> None:
         get_unit("dot4_lut4xint8", acc_bits=17)
     with pytest.raises(MacforgeError, match=r"^unit mac_int8xint8 is a mac, not a dot$"):
         rtl.DotUnit(get_unit("mac_int8xint8"))
-    with pytest.raises(MacforgeError, match=r"^unit must be a UnitSpec or a unit name, not int$"):
+    with pytest.raises(MacforgeError, match=r"^unit must be a UnitSpec, a unit name or an inline spec, not int$"):
         rtl.build_unit(3)  # type: ignore[arg-type]
     with pytest.raises(MacforgeError, match=r"^unknown unit 'mac_nope'"):
         rtl.build_unit("mac_nope")
