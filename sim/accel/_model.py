@@ -1,0 +1,224 @@
+"""The accelerator model: a workload on an accelerator → cycles, energy, area and the metrics.
+
+Per GEMM: ``_dataflow.evaluate_gemm`` (tiling, schedule, SRAM/DRAM traffic, double-buffered
+overlap, bound). Engines: linear GEMMs run on the PE array (its formats must be ones the PE
+consumes); attention matmuls run on the array when the PE (or its ``attention_unit``) consumes
+their formats, else on the vector unit (one op per MAC, operands from DRAM/on chip as for the
+array). Vector work (norms, softmax, RoPE, activation functions, residuals, activation
+quantization, scale application) is elements × ops per element / ops per cycle, serialized after
+the layer's GEMMs unless ``vector.overlap``. Energy = MACs × PE energy per MAC + SRAM + DRAM +
+vector ops (dynamic only: idle PEs and leakage cost nothing). Area = PEs × PE area + buffers +
+vector unit.
+
+Results: ``AccelResult`` with ``gemms`` (pandas DataFrame, one row per GEMM of one decoder
+layer plus the LM head), ``layers`` (one row per decoder layer and the head) and ``summary``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from models.errors import MacforgeError
+from models.units import UnitSpec
+
+from ._costs import PECost, arch_pe_costs, buffer_costs, dram_pj_per_bit, resolve_unit, vector_costs
+from ._dataflow import GemmMachine, evaluate_gemm
+from ._spec import AcceleratorSpec
+from ._workloads import Gemm, Workload
+
+__all__ = ["AccelResult", "evaluate", "machine", "consumes"]
+
+_VECTOR_KINDS = {"norm": "norm_ops", "residual": "residual_ops", "rope": "rope_ops", "softmax": "softmax_ops",
+                 "act_fn": "act_fn_ops", "quant": "quant_ops", "scale": "scale_ops"}
+
+
+def consumes(unit: UnitSpec, fmt: str, port: str) -> bool:
+    """Whether ``unit`` takes tensors of format ``fmt`` on its weight (``w``) or activation
+    (``a``) port: the unit's own format; a narrower signed integer (sign-extended); for a
+    programmable-LUT unit any format with as many code bits (its table is loaded)."""
+    from models.formats import get_format
+
+    mine = unit.weight_format if port == "w" else unit.act_format
+    if fmt == mine:
+        return True
+    f, g = get_format(fmt), get_format(mine)
+    if f.kind == "int" and g.kind == "int" and f.bits <= g.bits:
+        return True
+    return port == "w" and unit.lut == "programmable" and f.bits == unit.decode.bits and f.zp_codes is None
+
+
+def machine(spec: AcceleratorSpec, unit: UnitSpec, cost: PECost) -> GemmMachine:
+    """The plain numbers ``evaluate_gemm`` needs, for one PE datapath."""
+    b = spec.buffers
+    cw, ca, co = buffer_costs(b.weights), buffer_costs(b.inputs), buffer_costs(b.outputs)
+    dram_bpc = spec.dram.bandwidth_gb_s * 1e9 * 8 / (spec.clock_mhz * 1e6)
+    return GemmMachine(
+        rows=spec.array.rows, cols=spec.array.cols, lanes=unit.lanes, arrays=spec.array.count,
+        dataflow=spec.array.dataflow, schedule=spec.array.schedule, acc_bits=unit.acc_bits,
+        w_buf_bits=b.weights.size_bytes * 8, a_buf_bits=b.inputs.size_bytes * 8, o_buf_bits=b.outputs.size_bytes * 8,
+        w_port_bits=b.weights.bits_per_cycle, a_port_bits=b.inputs.bits_per_cycle,
+        o_port_bits=b.outputs.bits_per_cycle, dram_bits_per_cycle=dram_bpc, mac_pj=cost.energy_per_mac_pj,
+        w_rd_pj=cw.read_pj_per_bit, w_wr_pj=cw.write_pj_per_bit, a_rd_pj=ca.read_pj_per_bit,
+        a_wr_pj=ca.write_pj_per_bit, o_rd_pj=co.read_pj_per_bit, o_wr_pj=co.write_pj_per_bit,
+        dram_pj_bit=dram_pj_per_bit(spec.dram))
+
+
+@dataclass
+class AccelResult:
+    """``gemms`` and ``layers`` DataFrames and the ``summary`` dict (see the module docstring)."""
+
+    spec: AcceleratorSpec
+    workload: Workload
+    gemms: pd.DataFrame
+    layers: pd.DataFrame
+    summary: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.summary)
+        d["layers"] = _records(self.layers)
+        d["gemms"] = _records(self.gemms)
+        return d
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()})
+    return out
+
+
+def _engine(g: Gemm, unit: UnitSpec, att: UnitSpec | None) -> str:
+    if g.role == "linear":
+        for port, fmt, what in (("w", g.w_fmt, "weights"), ("a", g.a_fmt, "activations")):
+            if not consumes(unit, fmt, port):
+                mine = unit.weight_format if port == "w" else unit.act_format
+                raise MacforgeError(f"PE unit {unit.name} takes {mine} {what}, not {fmt} ({g.name}); "
+                                    f"choose a unit for this format or --{'weights' if port == 'w' else 'acts'} {mine}")
+        return "array"
+    if consumes(unit, g.w_fmt, "w") and consumes(unit, g.a_fmt, "a"):
+        return "array"
+    if att is not None and consumes(att, g.w_fmt, "w") and consumes(att, g.a_fmt, "a"):
+        return "attention_unit"
+    return "vector"
+
+
+def _vector_gemm(spec: AcceleratorSpec, g: Gemm, vec_pj: float, dram_pj_bit: float, dram_bpc: float) -> dict[str, Any]:
+    """A matmul on the vector unit: one op per MAC; operands move once (no reuse modelled)."""
+    ops = g.macs
+    comp = math.ceil(ops / spec.vector.ops_per_cycle)
+    dram = g.count * ((g.m * g.k * g.a_bits if g.a_dram else 0) + (g.k * g.n * g.w_bits if g.w_dram else 0)
+                      + (g.m * g.n * g.y_bits if g.y_dram else 0))
+    dcyc = dram / dram_bpc
+    return {"cycles": max(comp, dcyc), "cycles_compute": comp, "cycles_sram": 0.0, "cycles_dram": dcyc,
+            "bound": "vector" if comp >= dcyc else "dram", "tile_m": g.m, "tile_n": g.n, "loop_order": "-",
+            "folds": 0, "dram_bytes_weights": g.count * g.k * g.n * g.w_bits / 8 * g.w_dram,
+            "dram_bytes_inputs": g.count * g.m * g.k * g.a_bits / 8 * g.a_dram,
+            "dram_bytes_outputs": g.count * g.m * g.n * g.y_bits / 8 * g.y_dram,
+            "sram_bytes_weights": 0.0, "sram_bytes_inputs": 0.0, "sram_bytes_outputs": 0.0,
+            "energy_pj_mac": ops * vec_pj, "energy_pj_sram": 0.0, "energy_pj_dram": dram * dram_pj_bit}
+
+
+def evaluate(spec: AcceleratorSpec, workload: Workload) -> AccelResult:
+    """Run ``workload`` on ``spec`` (see the module docstring)."""
+    unit = resolve_unit(spec.pe.unit)
+    att = resolve_unit(spec.pe.attention_unit) if spec.pe.attention_unit is not None else None
+    cost, att_cost = arch_pe_costs(spec)
+    mc = machine(spec, unit, cost)
+    mc_att = machine(spec, att, att_cost) if att is not None and att_cost is not None else None
+    vec_pj, vec_area = vector_costs(spec.vector)
+    dpb = dram_pj_per_bit(spec.dram)
+    rows = []
+    for g in (*workload.layer_gemms, *workload.head_gemms):
+        eng = _engine(g, unit, att)
+        if eng == "vector":
+            r = _vector_gemm(spec, g, vec_pj, dpb, mc.dram_bits_per_cycle)
+        else:
+            m = mc if eng == "array" else mc_att
+            assert m is not None
+            r = evaluate_gemm(m, g.m, g.k, g.n, g.count, g.a_bits, g.w_bits, g.y_bits, g.a_dram, g.w_dram,
+                              g.y_dram, g.name).as_row()
+        pes = spec.array.rows * spec.array.cols * spec.array.count * (unit.lanes if eng == "array" else
+                                                                     att.lanes if att and eng != "vector" else 1)
+        r.update({"name": g.name, "layer": g.layer, "role": g.role, "engine": eng, "m": g.m, "k": g.k, "n": g.n,
+                  "count": g.count, "macs": g.macs, "w_fmt": g.w_fmt, "a_fmt": g.a_fmt, "y_fmt": g.y_fmt,
+                  "w_bits": g.w_bits, "a_bits": g.a_bits, "y_bits": g.y_bits})
+        r["energy_pj"] = r["energy_pj_mac"] + r["energy_pj_sram"] + r["energy_pj_dram"]
+        r["utilization"] = g.macs / (r["cycles"] * (pes if eng != "vector" else spec.vector.ops_per_cycle))
+        rows.append(r)
+    first = ["name", "layer", "role", "engine", "m", "k", "n", "count", "macs", "cycles", "cycles_compute",
+             "bound", "utilization", "energy_pj"]
+    gemms = pd.DataFrame(rows)
+    gemms = gemms[first + [c for c in gemms.columns if c not in first]]
+    v = spec.vector
+
+    def vec(elems: dict[str, float]) -> tuple[float, float, float]:
+        ops = sum(e * getattr(v, _VECTOR_KINDS[k]) for k, e in elems.items())
+        return ops, ops / v.ops_per_cycle, ops * vec_pj
+
+    layer_g = gemms[gemms.layer >= 0]
+    head_g = gemms[gemms.layer < 0]
+    layer_rows = []
+    for idx, sub, elems in [(i, layer_g, workload.vector_elems_layer) for i in range(workload.n_layers)] + \
+                           ([(-1, head_g, workload.vector_elems_head)] if len(head_g) or workload.vector_elems_head else []):
+        ops, vcyc, vpj = vec(elems)
+        gc, gcc = float(sub.cycles.sum()), float(sub.cycles_compute.sum())
+        cyc = max(gc, vcyc) if v.overlap else gc + vcyc
+        cc = max(gcc, vcyc) if v.overlap else gcc + vcyc
+        by_bound = sub.groupby("bound").cycles.sum().to_dict()
+        by_bound["vector"] = by_bound.get("vector", 0.0) + vcyc
+        layer_rows.append({
+            "layer": idx if idx >= 0 else "lm_head", "cycles": cyc, "cycles_compute": cc,
+            "cycles_gemm": gc, "cycles_vector": vcyc, "macs": int(sub.macs.sum()), "vector_ops": ops,
+            "energy_pj": float(sub.energy_pj.sum()) + vpj, "energy_pj_mac": float(sub.energy_pj_mac.sum()),
+            "energy_pj_sram": float(sub.energy_pj_sram.sum()), "energy_pj_dram": float(sub.energy_pj_dram.sum()),
+            "energy_pj_vector": vpj,
+            "dram_bytes": float(sub[[c for c in sub.columns if c.startswith("dram_bytes_")]].to_numpy().sum()),
+            "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
+        })
+    layers = pd.DataFrame(layer_rows)
+    summary = _summary(spec, workload, gemms, layers, unit, cost, att_cost, vec_area)
+    return AccelResult(spec, workload, gemms, layers, summary)
+
+
+def _summary(spec: AcceleratorSpec, wl: Workload, gemms: pd.DataFrame, layers: pd.DataFrame, unit: UnitSpec,
+             cost: PECost, att_cost: PECost | None, vec_area: float) -> dict[str, Any]:
+    a = spec.array
+    cycles = float(layers.cycles.sum())
+    cycles_compute = float(layers.cycles_compute.sum())
+    time_s = cycles / (spec.clock_mhz * 1e6)
+    energy_j = float(layers.energy_pj.sum()) * 1e-12
+    macs = int(layers.macs.sum())
+    n_pe = a.rows * a.cols * a.count
+    pe_um2 = cost.area_um2 + (att_cost.area_um2 if att_cost else 0.0)
+    area = {"pe_array": n_pe * pe_um2 * 1e-6,
+            **{f"buffer_{k}": buffer_costs(getattr(spec.buffers, k)).area_mm2 for k in ("weights", "inputs", "outputs")},
+            "vector": vec_area}
+    area_mm2 = sum(area.values())
+    ops = 2.0 * macs
+    tops = ops / time_s / 1e12
+    by_bound: dict[str, float] = {}
+    for rec in layers.itertuples():
+        by_bound[str(rec.bound)] = by_bound.get(str(rec.bound), 0.0) + float(rec.cycles)
+    gb = gemms.groupby("bound").cycles.sum()
+    return {
+        "arch": spec.name, "workload": wl.name, "phase": wl.phase, "model": wl.model.name if wl.model else None,
+        "batch": wl.batch, "seq": wl.seq or None, "context": wl.context or None, "tokens": wl.tokens,
+        "formats": None if wl.formats is None else {k: getattr(wl.formats, k) for k in ("weights", "acts", "kv", "attn")},
+        "pe_unit": unit.name, "lanes": unit.lanes, "rows": a.rows, "cols": a.cols, "arrays": a.count,
+        "dataflow": a.dataflow, "schedule": a.schedule, "clock_mhz": spec.clock_mhz,
+        "cycles": cycles, "cycles_compute": cycles_compute, "time_s": time_s,
+        "tokens_per_s": wl.tokens / time_s, "energy_j": energy_j, "energy_per_token_j": energy_j / wl.tokens,
+        "power_w": energy_j / time_s, "area_mm2": area_mm2, "area_mm2_breakdown": area,
+        "macs": macs, "tops": tops, "tops_per_mm2": tops / area_mm2, "tops_per_w": ops / energy_j / 1e12,
+        "utilization": macs / (cycles * n_pe * unit.lanes),
+        "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
+        "gemm_cycles_by_bound": {str(k): float(v) for k, v in gb.items()},
+        "energy_j_breakdown": {k: float(layers[f"energy_pj_{k}"].sum()) * 1e-12
+                               for k in ("mac", "sram", "dram", "vector")},
+        "dram_bytes": float(layers.dram_bytes.sum()),
+        "pe_area_um2": pe_um2, "pe_energy_per_mac_pj": cost.energy_per_mac_pj, "pe_cost_source": cost.source,
+    }
