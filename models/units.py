@@ -401,6 +401,8 @@ def unit_from_spec(spec: str | Mapping[str, Any], *, origin: str | None = None) 
     kw = _fields_of(d, where)
     if "name" not in kw:
         kw["name"] = canonical_unit_name(kw)
+        if kw["name"] in _UNIT_DEFS and "description" not in kw:
+            return get_unit(kw["name"])  # the named shortcut itself
     try:
         return UnitSpec(**kw)
     except MacforgeError as e:

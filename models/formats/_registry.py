@@ -127,7 +127,7 @@ _USER: dict[str, Format] = {}
 
 def format_names() -> list[str]:
     """Every listed format name (fixed formats, representative parametric members, user formats)."""
-    return list(_FIXED) + ["fp32"] + _LISTED_PARAMETRIC + [n for n in _USER if n not in _FIXED]
+    return list(_FIXED) + ["fp32"] + _LISTED_PARAMETRIC + list(_USER)
 
 
 def user_format_names() -> list[str]:
@@ -244,8 +244,9 @@ def register_format(fmt: Format | Mapping[str, Any]) -> Format:
     if not NAME_RE.match(fmt.name):  # type: ignore[union-attr]
         raise MacforgeError(f"format name must be letters, digits, '_' or '.', starting with a letter, "
                             f"not {fmt.name!r}")  # type: ignore[union-attr]
-    if _existing(fmt.name) is None:  # type: ignore[union-attr]
-        _USER[fmt.name] = fmt  # type: ignore[union-attr,index]
+    if fmt.name in _USER or fmt.name in _FIXED or fmt.name in _LISTED_PARAMETRIC or fmt.name == "fp32":  # type: ignore[union-attr]
+        return get_format(fmt.name)  # type: ignore[union-attr]  # identical to one already listed
+    _USER[fmt.name] = fmt  # type: ignore[union-attr,index]
     return fmt  # type: ignore[return-value]
 
 
