@@ -227,7 +227,7 @@ def test_bad_parametric_format(name: str, message: str) -> None:
     [
         ({"granularity": "row"}, "granularity must be tensor, channel or group, not 'row'"),
         ({"method": "max"},
-         "scaling method must be one of absmax, rms, search, minmax, affine, mx, nv, not 'max'"),
+         "scaling method must be one of absmax, signmax, rms, search, minmax, affine, mx, nv, not 'max'"),
         ({"scale_format": "fp8"},
          "scale_format must be one of fp32, fp16, bf16, e8m0, ue4m3, not 'fp8'"),
         ({"group_size": 0}, "group_size must be a positive integer, not 0"),

@@ -3,9 +3,10 @@
 A Format is data. Its ``values`` array (float64, index = code) is the single source of truth for
 what a code means; the golden models, the RTL generator and the cost model all read it. Encoding
 is nearest-value on that table with a per-code tie priority (round-half-to-even for integer and
-floating-point grids), saturation to the largest finite value, and a stated NaN/Inf policy;
-formats whose published quantizer is not nearest-value (dINT Variant A, NUPES) carry their own
-encoder, still tested against the table.
+floating-point grids), saturation to the largest finite value, and a stated NaN/Inf policy.
+Zero-point formats round to the nearest integer value q - z, ties to the even value
+(``zero_point_codes``); formats whose published quantizer is not nearest-value (dINT Variant A,
+NUPES) carry their own encoder, still tested against the table.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..errors import MacforgeError
 if TYPE_CHECKING:
     from ._tensor import QuantizedTensor, Scaling
 
-__all__ = ["Format", "NanPolicy", "InfPolicy"]
+__all__ = ["Format", "NanPolicy", "InfPolicy", "nearest_codes", "zero_point_codes"]
 
 NanPolicy = Literal["nan_code", "error"]
 InfPolicy = Literal["saturate", "inf_code", "error"]
@@ -94,6 +95,12 @@ class Format:
             raise MacforgeError(f"format {self.name}: nan_code {self.nan_code} does not decode to NaN")
         canon = self.nan_code if self.nan_code is not None else (int(nan_codes[0]) if len(nan_codes) else None)
         object.__setattr__(self, "_nan_code", canon)
+        if self.zp_codes is not None and self.encoder is None:
+            zp_mask = np.asarray(self.zp_codes, dtype=bool)
+            if not zp_mask.all() or not np.array_equal(vals, np.arange(n)):
+                # zero_point_codes writes rint(x) + z as the code itself
+                raise MacforgeError(f"format {self.name}: a zero-point format without its own encoder "
+                                    "must have the values 0..2^bits-1 on every code (q - z)")
         pinf = np.nonzero(vals == np.inf)[0]
         ninf = np.nonzero(vals == -np.inf)[0]
         object.__setattr__(self, "_inf_codes", (int(pinf[0]), int(ninf[0])) if len(pinf) else None)
@@ -182,7 +189,7 @@ class Format:
         if self.encoder is not None:
             return self.encoder(self, x, zp).astype(self.code_dtype)
         if self.zp_codes is not None:
-            x = x + zp  # integer zero point: rne(x) + z == rne(x + z) on an integer grid
+            return zero_point_codes(self, x, zp)
         return nearest_codes(self, x)
 
     # ------------------------------------------------------- tensor helpers
@@ -202,6 +209,18 @@ class Format:
 
     def __repr__(self) -> str:
         return f"Format({self.name!r}, bits={self.bits}, kind={self.kind!r})"
+
+
+def zero_point_codes(fmt: Format, x: np.ndarray, zp: np.ndarray) -> np.ndarray:
+    """Codes of an unsigned integer grid with an integer zero point: ``clip(rint(x) + z)``.
+
+    Ties go to the even *value* q - z, not to the even code q: with an odd z the two differ
+    (x = 0.5, z = 1: code 1, value 0). This is llm-awq's ``clamp(round(w / s) + z, 0, 2^b - 1)``
+    (torch.round is half to even) and the rule of dINT Variant A's integer grid, so INT-asym and
+    dINT-A round alike.
+    """
+    q = np.rint(x) + zp
+    return np.clip(q, 0, (1 << fmt.bits) - 1).astype(fmt.code_dtype)
 
 
 def nearest_codes(fmt: Format, x: np.ndarray) -> np.ndarray:
