@@ -51,6 +51,8 @@ __all__ = [
     "int8_stream",
     "minilm_path",
     "minilm_weights",
+    "news_text",
+    "news_tokens",
     "real_activations",
     "KVHook",
     "LinearHook",
@@ -598,6 +600,31 @@ def wiki_tokens() -> np.ndarray:
     return ids
 
 
+NEWS_FILE = "lee_background.cor"
+
+
+def news_text() -> str:
+    """The 300 news articles of gensim's ``lee_background.cor`` (Lee corpus, one per line),
+    joined by blank lines: a second text distribution for calibration."""
+    root = _package_dir("gensim", "gensim")  # located only; gensim is never imported
+    raw = _existing(root / "test" / "test_data" / NEWS_FILE, "gensim").read_text(encoding="utf-8",
+                                                                                 errors="replace")
+    return "\n\n".join(line.strip() for line in raw.splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
+def news_tokens() -> np.ndarray:
+    """:func:`news_text` tokenized by :func:`smollm2_tokenizer` (int32, read-only, disk-cached)."""
+    path = cache_dir() / f"news_tokens_v{_CACHE_VERSION}.npy"
+    if path.is_file():
+        ids = np.load(path)
+    else:
+        ids = np.asarray(smollm2_tokenizer().encode(news_text()).ids, dtype=np.int32)
+        _save(path, ids)
+    ids.setflags(write=False)
+    return ids
+
+
 def _save(path: Path, arr: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.npy")  # rename: a concurrent reader never sees half a file
     np.save(tmp, arr)
@@ -656,8 +683,10 @@ class CodeStream(NamedTuple):
     zero_points: np.ndarray | None
 
 
-def int8_stream(n: int, layer: str = "blk.29.ffn_down", seed: int = 0) -> tuple[np.ndarray, float]:
-    """``n`` real activations quantized per tensor (absmax, RNE) to int8, in stream order.
+def int8_stream(n: int, layer: str = "blk.29.ffn_down", seed: int = 0,
+                act_format: str = "int8") -> tuple[np.ndarray, float]:
+    """``n`` real activations quantized per tensor (absmax, RNE) to int8 (or the signed integer
+    ``act_format``, e.g. ``int6`` for a unit with 6-bit activations), in stream order.
 
     The activations of ``layer`` on 256-token windows ``seed``, ``seed + 1``, ... (as many as
     ``n`` needs; :func:`real_activations`), scaled by one fp32 scale ``absmax / 127`` over all
@@ -667,7 +696,8 @@ def int8_stream(n: int, layer: str = "blk.29.ffn_down", seed: int = 0) -> tuple[
     Returns
     -------
     (numpy.ndarray, float)
-        int8 values in [-127, 127] of length ``n``, and the scale (value ≈ int8 × scale).
+        int8 values in [-127, 127] (int<b>: ±(2^(b-1)-1)) of length ``n``, and the scale
+        (value ≈ integer × scale).
     """
     from .formats import Scaling, get_format
 
@@ -677,7 +707,9 @@ def int8_stream(n: int, layer: str = "blk.29.ffn_down", seed: int = 0) -> tuple[
     while sum(w.size for w in windows) < n:
         windows.append(real_activations(layer, _STREAM_WINDOW, seed + len(windows)))
     acts = np.concatenate(windows)
-    fmt = get_format("int8")
+    fmt = get_format(act_format)
+    if fmt.kind != "int" or fmt.bits > 8 or fmt.has_zero_point:
+        raise MacforgeError(f"act_format must be a signed integer format of at most 8 bits, not {act_format!r}")
     q = fmt.quantize(acts, Scaling(granularity="tensor", method="absmax", scale_format="fp32"))
     values = fmt.decode(q.codes).astype(np.int8).reshape(-1)
     return values[:n].copy(), float(q.scales.reshape(-1)[0])

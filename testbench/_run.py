@@ -125,13 +125,14 @@ def unit_instances(
 def load_real_data(
     spec: UnitSpec, n: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(int8 activations, weight codes, zero points or None): ``n`` elements of SmolLM2
-    activations (blk.29.ffn_down input, per-tensor int8) and MiniLM fp32 weights quantized to the
-    unit's weight format, from ``models.realdata``. Raises if that module or its packages are
+    """(activations, weight codes, zero points or None): ``n`` elements of SmolLM2 activations
+    (blk.29.ffn_down input, per tensor in the unit's activation format, int8 by default) and
+    MiniLM fp32 weights quantized to the unit's weight format, from ``models.realdata``. Raises if that module or its packages are
     missing (callers then run without real data and say so)."""
     from models import realdata
 
-    acts, _ = realdata.int8_stream(n, seed=0)  # one text window: a new one costs a forward pass
+    # one text window: a new one costs a forward pass
+    acts, _ = realdata.int8_stream(n, seed=0, act_format=spec.act_format)
     cs = realdata.weight_codes_stream(spec.weight_format, n, seed=seed)
     return acts, cs.codes, cs.zero_points
 

@@ -77,14 +77,16 @@ def _pack(lanes_vals: np.ndarray, width: int) -> list[int]:
 
 
 @lru_cache(maxsize=8)
-def _real_operands(fmt_name: str, layer: str, n_tokens: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(int8 activations (M, K), weight codes (N, K), zero points (N, K//128) or None)."""
+def _real_operands(fmt_name: str, layer: str, n_tokens: int, act_format: str = "int8"
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(activations (M, K) in ``act_format``, weight codes (N, K), zero points (N, K//128) or None)."""
     from models import realdata
     from models.formats import Scaling, get_format, quantize
 
     acts = realdata.real_activations(layer, n_tokens=n_tokens)
-    a8 = quantize(acts, get_format("int8"), Scaling(granularity="tensor", method="absmax", scale_format="fp32"))
-    a_int = get_format("int8").decode(a8.codes).astype(np.int64)
+    afmt = get_format(act_format)
+    a_q = quantize(acts, afmt, Scaling(granularity="tensor", method="absmax", scale_format="fp32"))
+    a_int = afmt.decode(a_q.codes).astype(np.int64)
     w = realdata.smollm2_weights([layer])[layer]
     fmt = get_format(fmt_name)
     sc = fmt.default_scaling
@@ -120,7 +122,7 @@ def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048
             z_groups = rng.integers(0, dec.zp_max + 1, -(-cycles * lanes // 128))
             zs = z_groups[(np.arange(cycles) * lanes) // 128]
     else:
-        a_int, codes, zp = _real_operands(spec.weight_format, REAL_LAYER, 256)
+        a_int, codes, zp = _real_operands(spec.weight_format, REAL_LAYER, 256, spec.act_format)
         k = codes.shape[1]
         n_dots = -(-cycles * lanes // k)
         # dot product d: output row n = d·7 mod N with token m = d·3 mod M (spread over the layer)
