@@ -251,3 +251,14 @@ def test_dataflows_differ_and_utilization_bounded() -> None:
         cyc[df] = r.summary["cycles_compute"]
     assert len(set(cyc.values())) == 3
     assert math.isfinite(sum(cyc.values()))
+
+
+def test_partial_last_group_stores_a_whole_scale() -> None:
+    from models.formats import SCALE_FORMAT_BITS
+    from sim.accel import tensor_bits
+
+    sc = get_format("int8").default_scaling
+    assert sc is not None and sc.group_size == 128
+    # SmolLM2's d = 576 = 4.5 groups of 128: five fp16 scales per row
+    assert tensor_bits("int8", (4, 576)) == pytest.approx(8 + 5 * SCALE_FORMAT_BITS[sc.scale_format] / 576)
+    assert tensor_bits("int8", (4, 512)) == storage_bits_per_element(get_format("int8"), None, (4, 512))

@@ -160,10 +160,20 @@ class TensorFormats:
 
 def tensor_bits(fmt: str, shape: tuple[int, ...]) -> float:
     """Storage bits per element of a tensor of ``shape`` in ``fmt`` (scales, zero points and
-    metadata included; groups along the last axis): ``models.formats.storage_bits_per_element``."""
+    metadata included; groups along the last axis): ``models.formats.storage_bits_per_element``.
+    A last axis that groups do not divide ends in a partial group that still stores a whole
+    group's scale (and zero point): counted on the padded shape, minus the padding's elements."""
     from models.formats import get_format, storage_bits_per_element
 
-    return float(storage_bits_per_element(get_format(fmt), None, shape))
+    f = get_format(fmt)
+    sc = f.default_scaling
+    k = shape[-1]
+    if sc is None or sc.granularity != "group" or k % sc.group_size == 0:
+        return float(storage_bits_per_element(f, None, shape))
+    rows = math.prod(shape[:-1])
+    kp = sc.group_size * -(-k // sc.group_size)
+    total = storage_bits_per_element(f, None, (*shape[:-1], kp)) * rows * kp - rows * (kp - k) * f.bits
+    return float(total / (rows * k))
 
 
 def _scale_group(fmt: str, k: int) -> int:
