@@ -147,6 +147,17 @@ def _cli_out(argv):
     return buf.getvalue()
 
 
+def test_nf4_double_quantization_costs_4_127_bits():
+    f = get_format("nf4_dq")
+    assert np.array_equal(f.values, get_format("nf4").values)
+    # PAPERS.md §5: block 64 with double-quantized absmax ≈ 4.127 b/elem (4 + 8/64 + 32/(64·256))
+    assert f.bits_per_element() == pytest.approx(4 + 8 / 64 + 32 / (64 * 256), abs=1e-4)
+    w = np.random.default_rng(2).normal(size=(64, 1024))
+    plain, dq = get_format("nf4").quantize(w), f.quantize(w)
+    err = lambda q: float(np.mean((q.dequantize() - w) ** 2))  # noqa: E731
+    assert err(plain) < err(dq) < 1.05 * err(plain), "8-bit scales cost little accuracy"
+
+
 def test_generic_minifloat_names_are_canonical():
     assert get_format("fp5_e2m2").values[:4].tolist() == [0, 0.25, 0.5, 0.75]
     assert get_format("fp8_e4m3").params["specials"] == "fn"

@@ -76,6 +76,10 @@ def _fixed() -> dict[str, "callable"]:  # type: ignore[valid-type]
     f["fp8_e4m3"] = lambda: _with_scaling(fp_format("fp8_e4m3", 4, 3, 7, "fn"), per_tensor_fp32)
     f["fp8_e5m2"] = lambda: _with_scaling(fp_format("fp8_e5m2", 5, 2, 15, "ieee"), per_tensor_fp32)
     f["nf4"] = lambda: _with_scaling(nf4_format(), Scaling(group_size=64, method="absmax", scale_format="fp32"))
+    f["nf4_dq"] = lambda: _with_scaling(
+        nf4_format(), Scaling(group_size=64, method="absmax", scale_format="fp32", double_quant_block=256),
+        name="nf4_dq", description="NF4 with QLoRA double quantization: block 64, the FP32 absmax "
+        "constants quantized again in blocks of 256 (≈ 4.127 bits/element)")
     f["mxfp4"] = lambda: _with_scaling(
         fp_format("mxfp4", 2, 1, 1, "none"), Scaling(group_size=32, method="mx", scale_format="e8m0"),
         kind="fp", description="OCP MXFP4: E2M1 elements, block 32, E8M0 scale "
