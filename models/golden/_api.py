@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import MacforgeError
 from ..formats import Format, get_format
-from ..units import UnitSpec, get_unit, int_range, signed_bits, weight_decode
+from ..units import COEF_BITS, FRAC_BITS, UnitSpec, get_unit, int_range, signed_bits, weight_decode
 from . import _kernels as K
 
 __all__ = ["mac", "dot", "dq_group_mac", "gemm", "products", "for_unit", "to_fixed", "lut_entries"]
@@ -29,6 +29,13 @@ def _ints(name: str, x: ArrayLike, lo: int, hi: int, shape: tuple[int, ...] | No
     if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
         raise MacforgeError(f"{name} out of range [{lo}, {hi}] (min {int(arr.min())}, max {int(arr.max())})")
     return arr.astype(np.int64)
+
+
+def _int_arg(name: str, v: object, lo: int, hi: int) -> int:
+    """A scalar integer argument in lo..hi (numpy integers accepted, bool refused)."""
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
+        raise MacforgeError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+    return int(v)
 
 
 def _flag(name: str, x: ArrayLike | None, shape: tuple[int, ...], default: int) -> np.ndarray:
@@ -54,6 +61,8 @@ def _decode_args(unit: UnitSpec, lut: ArrayLike | None) -> tuple[np.ndarray, np.
 
 
 def _zp(unit: UnitSpec, z: ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Zero points broadcast to ``shape`` (T,) or (T, lanes): a scalar, one per cycle (T,), or
+    (dot) one per lane (T, lanes); any other shape is refused before numpy could broadcast it."""
     if unit.decode.zp_mask is None:
         if z is not None:
             raise MacforgeError(f"unit {unit.name} has no zero point; z must be None")
@@ -61,10 +70,18 @@ def _zp(unit: UnitSpec, z: ArrayLike | None, shape: tuple[int, ...]) -> np.ndarr
     if z is None:
         raise MacforgeError(f"unit {unit.name} needs a zero point z (0..{unit.decode.zp_max})")
     zz = _ints("z", z, 0, unit.decode.zp_max)
+    allowed = [(), shape[:1]] + ([shape] if len(shape) > 1 else [])
+    if zz.shape not in allowed:
+        want = " or ".join([", ".join(str(a) for a in allowed[:-1]), str(allowed[-1])])
+        raise MacforgeError(f"z has shape {zz.shape}, expected {want}")
+    if zz.ndim == 1 and len(shape) > 1:
+        zz = zz[:, None]  # one zero point per cycle, shared by the lanes
     return np.broadcast_to(zz, shape).copy() if zz.shape != shape else zz
 
 
 def _acc0(unit: UnitSpec, acc0: int) -> int:
+    if not isinstance(acc0, (int, np.integer)) or isinstance(acc0, bool):
+        raise MacforgeError(f"acc0 must be an integer, not {acc0!r}")
     lo, hi = -(1 << (unit.acc_bits - 1)), (1 << (unit.acc_bits - 1)) - 1
     if not lo <= int(acc0) <= hi:
         raise MacforgeError(f"acc0={acc0} does not fit acc_bits={unit.acc_bits}")
@@ -106,7 +123,7 @@ def dot(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | Non
     ww = _ints("w", wa, 0, (1 << u.decode.bits) - 1)
     aa = _ints("a", a, *u.act_range, shape=shape)
     table, zp_mask, zp_scale = _decode_args(u, lut)
-    zz = _zp(u, None if z is None else np.asarray(z).reshape(-1, 1) if np.ndim(z) == 1 else z, shape)
+    zz = _zp(u, z, shape)
     t = (shape[0],)
     return K.dot_trace(ww, aa, _flag("en", en, t, 1), _flag("clr", clr, t, 0), zz,
                        table, zp_mask, zp_scale, u.acc_bits, u.overflow == "saturate", _acc0(u, acc0))
@@ -115,12 +132,16 @@ def dot(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | Non
 def to_fixed(v: ArrayLike, coef_bits: int, frac_bits: int) -> np.ndarray:
     """Round real coefficients to signed fixed point (RNE) with ``frac_bits`` fractional bits,
     saturating to ``coef_bits``; returns the integers."""
+    _int_arg("coef_bits", coef_bits, *COEF_BITS)
+    _int_arg("frac_bits", frac_bits, *FRAC_BITS)
     x = np.asarray(v, dtype=np.float64)
     if not np.isfinite(x).all():
         raise MacforgeError("coefficients contain NaN or Inf")
-    q = np.rint(x * (1 << frac_bits))
+    q = np.rint(x * float(1 << frac_bits))
     lo, hi = -(1 << (coef_bits - 1)), (1 << (coef_bits - 1)) - 1
-    return np.clip(q, lo, hi).astype(np.int64)
+    # clip in float64 to the powers of two around the range (exact), then exactly in int64
+    q = np.clip(q, float(lo), float(hi + 1)).astype(np.int64)
+    return np.clip(q, lo, hi)
 
 
 def dq_group_mac(unit: UnitSpec | str, q: ArrayLike, a: ArrayLike, s_fx: ArrayLike, z_fx: ArrayLike,
@@ -200,7 +221,9 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     if dec.zp_mask is not None:
         if zero_points is None or group_size is None:
             raise MacforgeError(f"{fmt.name} needs zero_points (N, K // group_size) and group_size")
-        if group_size < 1 or k % group_size:
+        if not isinstance(group_size, (int, np.integer)) or isinstance(group_size, bool) or group_size < 1:
+            raise MacforgeError(f"group_size must be a positive integer, not {group_size!r}")
+        if k % group_size:
             raise MacforgeError(f"group_size {group_size} does not divide K={k}")
         zp = _ints("zero_points", zero_points, 0, dec.zp_max, (n, k // group_size))
     elif zero_points is not None:
@@ -221,11 +244,12 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         w64 = table[wc] if dec.zp_mask is None else K.decode_weights_into(
             wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=np.int64))
         return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, True)
-    # decoded weight integers are below 2^24 (WeightDecode of ≤ 8-bit formats), so exact in float32
-    assert wmax < _F32_EXACT
-    wf32 = None if dec.zp_mask is None else K.decode_weights_into(
-        wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=np.float32))
-    exact = _exact_matmul(ac, table, wc, wf32, pmax)
+    # decoded weight integers below 2^24 are exact in float32 (models.units keeps them there);
+    # wider ones are decoded to float64, exact below 2^53
+    wdtype = np.float32 if wmax < _F32_EXACT else np.float64
+    wdec = None if dec.zp_mask is None else K.decode_weights_into(
+        wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=wdtype))
+    exact = _exact_matmul(ac, table, wc, wdec, pmax)
     if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact
     lo = -(1 << (acc_bits - 1))
@@ -234,12 +258,15 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
 
 def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: np.ndarray | None,
                   pmax: int) -> np.ndarray:
-    """Exact int64 ``acts @ W.T`` (W = table[codes], or the already decoded float32 ``wdec``)
-    through float BLAS on K-blocks small enough to stay exact."""
+    """Exact int64 ``acts @ W.T`` (W = table[codes], or the already decoded ``wdec``) through
+    float BLAS on K-blocks small enough to stay exact."""
     m, k = acts.shape
     n = codes.shape[0]
     if pmax == 0 or k == 0:
         return np.zeros((m, n), dtype=np.int64)
+    if pmax >= _F64_EXACT:  # no float block is exact: integer matmul (exact mod 2^64, see gemm)
+        w64 = table[codes] if wdec is None else wdec.astype(np.int64)
+        return acts.astype(np.int64) @ w64.T
     kb32 = _F32_EXACT // pmax
     if kb32 >= 1 and (kb32 >= k or kb32 >= 256):
         dtype, kb = np.float32, min(k, kb32)

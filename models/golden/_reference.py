@@ -1,34 +1,67 @@
 """Plain-Python references of the golden kernels: slow, readable, independent of numba.
 
-Weight integers are derived here from the Format's *values* (exact rationals) and the unit's
-integer unit, not from the decode table the kernels use, so a wrong table is caught too.
+Weight integers are derived here from the Format's *values* (exact rationals), with the integer
+unit re-derived from those values (and checked against the spec's), not from the decode table
+the kernels use, so a wrong table or a wrong unit is caught too.
 """
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
-from ..formats import get_format
+from ..formats import Format, get_format
 from ..units import UnitSpec
 
 __all__ = ["ref_weight_int", "ref_reduce", "ref_mac", "ref_dot", "ref_dq_group", "ref_gemm"]
 
+# a value table is "exact" when every value is a multiple of 2^-16 (models.units' max_shift)
+_MAX_DENOMINATOR = 1 << 16
+
+
+def _weight_format(unit: UnitSpec) -> Format:
+    wf = unit.weight_format
+    return wf if isinstance(wf, Format) else get_format(wf)
+
+
+@lru_cache(maxsize=None)
+def _ref_unit(fmt: Format, lut_bits: int | None) -> tuple[Fraction, bool]:
+    """(integer unit, exact) derived from the values as exact rationals: the exact unit is 1 over
+    the least common denominator when the integers fit ``lut_bits``; otherwise the LUT step
+    max|v| / (2^(lut_bits-1) - 1)."""
+    vals = [Fraction(float(v)) for v in fmt.values if v == v]  # NaN codes contribute 0
+    den = math.lcm(*(v.denominator for v in vals))
+    if den <= _MAX_DENOMINATOR:
+        unit = Fraction(1, den)
+        lo, hi = min(v / unit for v in vals), max(v / unit for v in vals)
+        if lut_bits is None or (-(1 << (lut_bits - 1)) <= lo and hi <= (1 << (lut_bits - 1)) - 1):
+            return unit, True
+    if lut_bits is None:
+        raise AssertionError(f"reference: {fmt.name} has no exact integer form and no lut_bits")
+    return max(abs(v) for v in vals) / ((1 << (lut_bits - 1)) - 1), False
+
 
 def ref_weight_int(unit: UnitSpec, code: int, z: int = 0, lut: Sequence[int] | None = None) -> int:
+    """The weight integer of ``code`` at zero point ``z``, from the Format's values (or the
+    programmed ``lut``); the integer unit is re-derived here and must equal the spec's."""
     if lut is not None:
         return int(lut[code])
-    fmt = get_format(unit.weight_format)
+    fmt = _weight_format(unit)
+    ref_unit, exact = _ref_unit(fmt, unit.lut_bits if unit.lut != "none" else None)
+    if (ref_unit, exact) != (unit.decode.unit, unit.decode.exact):
+        raise AssertionError(f"reference: {fmt.name} integer unit {ref_unit} (exact={exact}) differs from "
+                             f"the spec's {unit.decode.unit} (exact={unit.decode.exact})")
     val = float(fmt.values[code])
-    v = Fraction(0) if val != val else Fraction(val)  # NaN codes contribute 0 in an integer MAC
+    q = Fraction(0) if val != val else Fraction(val) / ref_unit
+    if not exact:
+        q = Fraction(round(q))  # quantized LUT: nearest integer, ties to even (exact rationals)
     if fmt.zp_codes is not None and bool(fmt.zp_codes[code]):
-        v -= z
-    q = v / unit.decode.unit
-    if unit.decode.exact:
-        if q.denominator != 1:
-            raise AssertionError(f"{fmt.name} code {code}: {v} is not a multiple of {unit.decode.unit}")
-        return int(q)
-    return round(q)  # quantized LUT: round half to even
+        q -= Fraction(z) / ref_unit  # the zero point is an integer in value units
+    if q.denominator != 1:
+        raise AssertionError(f"reference: {fmt.name} code {code} at z={z} is not a whole number of units")
+    return int(q)
 
 
 def ref_reduce(s: int, acc_bits: int, overflow: str) -> int:
@@ -47,18 +80,27 @@ def ref_mac(unit: UnitSpec, w: Sequence[int], a: Sequence[int], en: Sequence[int
 
 def ref_dot(unit: UnitSpec, w: Sequence[Sequence[int]], a: Sequence[Sequence[int]],
             en: Sequence[int] | None = None, clr: Sequence[int] | None = None,
-            z: Sequence[int] | None = None, lut: Sequence[int] | None = None, acc0: int = 0) -> list[int]:
+            z: Sequence[int] | Sequence[Sequence[int]] | None = None, lut: Sequence[int] | None = None,
+            acc0: int = 0) -> list[int]:
+    """Accumulator after each cycle of a dot unit; ``z`` per cycle (T,) or per lane (T, lanes)."""
     acc = acc0
     out = []
     for t in range(len(w)):
         base = 0 if (clr is not None and clr[t]) else acc
         p = 0
         if en is None or en[t]:
-            zt = 0 if z is None else int(z[t])
-            p = sum(ref_weight_int(unit, int(wi), zt, lut) * int(ai) for wi, ai in zip(w[t], a[t]))
+            zt = [0] * len(w[t]) if z is None else _lanes(z[t], len(w[t]))
+            p = sum(ref_weight_int(unit, int(wi), zl, lut) * int(ai) for wi, ai, zl in zip(w[t], a[t], zt))
         acc = ref_reduce(base + p, unit.acc_bits, unit.overflow)
         out.append(acc)
     return out
+
+
+def _lanes(zt: int | Sequence[int], lanes: int) -> list[int]:
+    """A cycle's zero point(s): one shared by every lane, or one per lane."""
+    if isinstance(zt, Sequence) or hasattr(zt, "__len__"):
+        return [int(x) for x in zt]  # type: ignore[union-attr]
+    return [int(zt)] * lanes
 
 
 def ref_dq_group(unit: UnitSpec, q: Sequence[int], a: Sequence[int], s_fx: Sequence[int],
