@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import MacforgeError
+from .formats import Format, get_format
 from .units import UnitSpec, signed_bits
 
 __all__ = [
@@ -43,13 +44,17 @@ FEATURES = ("multiplier", "product", "shifter", "tree", "accumulator", "register
             "decode_dint", "decode_lut_const", "decode_lut_prog", "decode_zp", "const")
 
 
+def _weight_format(spec: UnitSpec) -> Format:
+    """The spec's weight Format (a registered name or the Format object itself)."""
+    wf = spec.weight_format
+    return wf if isinstance(wf, Format) else get_format(wf)
+
+
 def _multiplier_bits(spec: UnitSpec) -> int:
     """Width of the weight operand of the multiplier array, by decode style: a minifloat
     multiplies its signed significand (sign + 1.m), dINT Variant B a sign + 3-bit magnitude,
     dINT Variant A the signed (q - z), everything else the signed decoded integer."""
-    from .formats import get_format
-
-    fmt = get_format(spec.weight_format)
+    fmt = _weight_format(spec)
     if spec.lut == "none" and fmt.kind == "fp" and "mbits" in fmt.params:
         return int(fmt.params["mbits"]) + 2  # type: ignore[call-overload]
     if spec.lut == "none" and fmt.kind == "dint":
@@ -62,9 +67,7 @@ def _multiplier_bits(spec: UnitSpec) -> int:
 
 def _shift_positions(spec: UnitSpec) -> int:
     """Positions of the minifloat exponent's barrel shifter (0 for non-FP decodes)."""
-    from .formats import get_format
-
-    fmt = get_format(spec.weight_format)
+    fmt = _weight_format(spec)
     if spec.lut == "none" and fmt.kind == "fp" and "ebits" in fmt.params:
         return (1 << int(fmt.params["ebits"])) - 1  # type: ignore[call-overload]
     return 0
@@ -76,8 +79,8 @@ def register_bits(spec: UnitSpec) -> int:
     if spec.latency > 1:  # operand / product pipeline: product bits per lane plus en/clr
         per_stage = spec.lanes * spec.product_bits + 2
         bits += (spec.latency - 1) * per_stage
-    if spec.lut == "programmable":
-        bits += 16 * spec.lut_bits
+    if spec.lut == "programmable":  # one lut_bits register per code of the weight format
+        bits += (1 << _weight_format(spec).bits) * spec.lut_bits
     return bits
 
 
@@ -88,8 +91,7 @@ def features(spec: UnitSpec) -> dict[str, float]:
     lanes = spec.lanes
     wb, ab = _multiplier_bits(spec), spec.act_bits
     pb = spec.product_bits
-    fmt = spec.weight_format
-    dint = fmt.startswith("dint")
+    dint = spec.lut == "none" and _weight_format(spec).kind == "dint"  # a LUT unit decodes by table
     shifts = _shift_positions(spec)
     return {
         "multiplier": float(lanes * wb * ab),

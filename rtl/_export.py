@@ -162,13 +162,19 @@ def write_verilog(units: Iterable[UnitSpec | str], out_dir: str | Path = "build/
     root under make, the CLI and pytest). Files whose content is unchanged are not rewritten."""
     out = Path(out_dir)
     specs = [as_spec(u) for u in units]
-    out.mkdir(parents=True, exist_ok=True)
+    texts = [verilog(spec, fault=fault) for spec in specs]  # generate first: a bad unit writes nothing
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, no permission, read-only file system
+        raise MacforgeError(f"cannot write Verilog to {out}: {e.strerror or e}") from None
     paths = []
-    for spec in specs:
-        text = verilog(spec, fault=fault)
+    for spec, text in zip(specs, texts):
         p = out / f"{spec.name}.v"
-        if not p.exists() or p.read_text() != text:
-            _atomic_write(p, text)
+        try:
+            if not p.exists() or p.read_text() != text:
+                _atomic_write(p, text)
+        except OSError as e:
+            raise MacforgeError(f"cannot write Verilog to {p}: {e.strerror or e}") from None
         paths.append(p)
     return paths
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import platform
 import shutil
 import sys
@@ -61,8 +62,14 @@ def _mse(x: np.ndarray, name: str, scaling: object = None) -> tuple[float, float
     return float(np.mean((q.dequantize() - x) ** 2)), float(q.bits_per_element)
 
 
-def formats_section(seed: int = 0) -> Files:
-    """Element-format anchors on N(0,1) (PAPERS.md §2, §3, §1.1, §4) and an MSE-vs-size plot."""
+def _pow2(n: int) -> str:
+    return f"2^{n.bit_length() - 1}" if n & (n - 1) == 0 else str(n)
+
+
+def formats_section(seed: int = 0, n_samples: int = 1 << 22) -> Files:
+    """Element-format anchors on N(0,1) (PAPERS.md §2, §3, §1.1, §4) and an MSE-vs-size plot.
+
+    ``n_samples``: size of the N(0,1) sample (the anchors are for 2^22; tests use fewer)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +79,7 @@ def formats_section(seed: int = 0) -> Files:
     from models.formats._analysis import entropy_coded_uniform, lloyd_max, mse_of_levels, underflow_stats
 
     rng = np.random.default_rng(seed)
-    n = 1 << 22
+    n = n_samples
     x = rng.standard_normal(n)
     b64 = Scaling(group_size=64, method="absmax", scale_format="bf16")
     rows: list[list[object]] = []
@@ -81,10 +88,12 @@ def formats_section(seed: int = 0) -> Files:
         rows.append([what, f"{bits:.4g}", f"{anchor:.5f}", f"{got:.5f}", f"{100 * (got / anchor - 1):+.2f}%", src])
 
     t0 = time.time()
-    lv = lloyd_max(x[: 1 << 20], 16)
-    add("4-bit Lloyd-Max (no scaling)", 0.00950, mse_of_levels(x, lv), 4, "Max 1960: 0.009497 [PAPERS §2 calc]")
-    _, m_ent, _ = entropy_coded_uniform(x, 4.0)
-    add("uniform grid + ideal entropy code, 4 b", 0.00559, m_ent, 4, "PAPERS §2 [calc]")
+    n_train = min(n, 1 << 20)
+    lv = lloyd_max(x[:n_train], 16)
+    add("4-bit Lloyd-Max (no scaling)", 0.00950, mse_of_levels(x, lv), math.log2(len(lv)),
+        "Max 1960: 0.009497 [PAPERS §2 calc]")
+    _, m_ent, h_ent = entropy_coded_uniform(x, 4.0)
+    add("uniform grid + ideal entropy code, 4 b", 0.00559, m_ent, h_ent, "PAPERS §2 [calc]")
     xb = x.reshape(-1, 64)
     for name, anchor in [("crd4_normal_absmax64", 0.00793), ("nf4", 0.00846), ("fp4_e2m1", 0.01117),
                          ("int4", 0.01160), ("nupes4_a0.8", 0.01006)]:
@@ -94,11 +103,12 @@ def formats_section(seed: int = 0) -> Files:
     add("mxfp4 (B=32, E8M0)", 0.01322, m, b, "PAPERS §2 [calc]")
     m, b = _mse(x.reshape(-1, 16), "nvfp4")
     add("nvfp4 (B=16, UE4M3 + FP32)", 0.00904, m, b, "PAPERS §2 [calc]")
-    w = x[: 4096 * 64].reshape(4096, 64)
-    m0, _ = _mse(w, "decoupleq_int2", Scaling(method="affine", group_size=64, scale_format="fp32", affine_iters=0))
-    m1, _ = _mse(w, "decoupleq_int2", Scaling(method="affine", group_size=64, scale_format="fp32", affine_iters=20))
-    add("decoupleQ int2 G=64, min-max init", 0.2028, m0, 2 + 32 / 64, "PAPERS §4 [calc]")
-    add("decoupleQ int2 G=64, alternating LS", 0.1053, m1, 2 + 32 / 64, "PAPERS §4 [calc]")
+    w = x[: min(n, 4096 * 64) // 64 * 64].reshape(-1, 64)
+    # bits/element as stored by this setup (FP32 s and z per group), not the paper's FP16 2.5
+    m0, b0 = _mse(w, "decoupleq_int2", Scaling(method="affine", group_size=64, scale_format="fp32", affine_iters=0))
+    m1, b1 = _mse(w, "decoupleq_int2", Scaling(method="affine", group_size=64, scale_format="fp32", affine_iters=20))
+    add("decoupleQ int2 G=64, min-max init", 0.2028, m0, b0, "PAPERS §4 [calc]")
+    add("decoupleQ int2 G=64, alternating LS", 0.1053, m1, b1, "PAPERS §4 [calc]")
 
     # dINT underflow check (PAPERS §1.1): per-row asymmetric, 4096×128
     per_row = Scaling(granularity="channel", method="minmax", scale_format="fp32", zero_point_bits=4)
@@ -134,8 +144,8 @@ def formats_section(seed: int = 0) -> Files:
     ax.set_xscale("log")
     ax.invert_yaxis()
     ax.set_xlabel("MSE on N(0,1) (log scale); label: storage bits per element incl. scales")
-    ax.set_title("Element formats on N(0,1), 2^22 samples\n(block 64 BF16 absmax; mxfp4, nvfp4: their own block recipes)",
-                 fontsize=10)
+    ax.set_title(f"Element formats on N(0,1), {_pow2(n)} samples\n(block 64 BF16 absmax; mxfp4, nvfp4: their own "
+                 "block recipes)", fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     png = io.BytesIO()
     fig.tight_layout()
@@ -146,7 +156,7 @@ def formats_section(seed: int = 0) -> Files:
     md = [
         "# Format library: reproduced anchors",
         "",
-        _provenance(seed, f"Data: N(0,1), 2^22 samples (Lloyd-Max trained on the first 2^20); "
+        _provenance(seed, f"Data: N(0,1), {_pow2(n)} samples (Lloyd-Max trained on the first {_pow2(n_train)}); "
                           f"run time {time.time() - t0:.1f} s."),
         "",
         "Each row quantizes the same seeded sample with `models.formats` and compares the mean "
