@@ -1,0 +1,28 @@
+"""Output-distribution error: per-token KL divergence between two sets of logits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MacforgeError
+
+__all__ = ["log_softmax", "kl_per_token"]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """float64 log-softmax over the last axis."""
+    lg = np.asarray(logits, dtype=np.float64)
+    lg = lg - lg.max(axis=-1, keepdims=True)
+    return lg - np.log(np.exp(lg).sum(axis=-1, keepdims=True))
+
+
+def kl_per_token(ref_logits: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``KL(p_ref ‖ p)`` in nats for each row (token): Σ p_ref (log p_ref − log p)."""
+    r = np.asarray(ref_logits)
+    q = np.asarray(logits)
+    if r.shape != q.shape or r.ndim != 2:
+        raise MacforgeError(f"logits must be two (tokens, vocab) arrays of one shape, got "
+                            f"{r.shape} and {q.shape}")
+    lr = log_softmax(r)
+    lq = log_softmax(q)
+    return np.sum(np.exp(lr) * (lr - lq), axis=-1)

@@ -1,0 +1,10 @@
+"""Accuracy studies on a real LLM: ``macforge quant`` over ``models.realdata`` (SmolLM2-135M's
+numpy forward; MiniLM fp32 weights for weight-only studies), with the PTQ methods of
+``models.quant`` and the formats of ``models.formats``."""
+
+from ._config import CALIBRATION_SOURCES, METHODS, MODELS, QuantConfig
+from ._run import cache_dir, reference_hidden, run_quant, window_kl
+from .cli import add_parser, cmd_quant, config_from_args
+
+__all__ = ["QuantConfig", "MODELS", "METHODS", "CALIBRATION_SOURCES", "run_quant", "cache_dir",
+           "reference_hidden", "window_kl", "add_parser", "cmd_quant", "config_from_args"]

@@ -1,0 +1,263 @@
+"""Run one :class:`QuantConfig`: quantize, evaluate perplexity and per-token KL on the
+evaluation windows of ``models.realdata.smollm2_perplexity``, and collect per-layer errors.
+Results are cached as JSON under ``build/cache/quant/`` by the configuration's hash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import realdata as rd
+from models.errors import MacforgeError
+from models.quant import ActQuantizer, kl_per_token, weight_error
+
+from ._config import QuantConfig
+from ._smollm2 import ActHook, GoldenHook, KVQuantHook, linear_names, quantize_model, site_of
+
+__all__ = ["run_quant", "cache_dir", "reference_hidden", "window_kl"]
+
+RESULT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``build/cache/quant`` (or ``$MACFORGE_QUANT_CACHE``), created on demand."""
+    default = Path(__file__).resolve().parents[2] / "build" / "cache" / "quant"
+    path = Path(os.environ.get("MACFORGE_QUANT_CACHE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # write beside the target, then rename: a reader never sees half a file
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def reference_hidden(j: int, window: int) -> np.ndarray:
+    """Final normed hidden state (window, d) of the unquantized model on evaluation window
+    ``j``, cached: the reference logits are ``hidden @ token_embd.T``, the same product the
+    forward's LM head forms, so they equal its logits exactly."""
+    path = cache_dir() / f"ref_hidden_v{RESULT_VERSION}_w{window}_j{j}.npy"
+    if path.is_file():
+        return np.load(path)
+    seq = rd.smollm2_eval_windows(j + 1, window)[j]
+    h = rd.smollm2_forward(seq, capture=["output"], logits=False).captured["output"]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    os.close(fd)
+    np.save(tmp, h)
+    os.replace(tmp, path)
+    return h
+
+
+def window_kl(j: int, window: int, logits: np.ndarray) -> np.ndarray:
+    """Per-token KL(reference ‖ model) on every position of evaluation window ``j``."""
+    ref = reference_hidden(j, window) @ rd.smollm2_weights(["token_embd"])["token_embd"].T
+    return kl_per_token(ref, logits)
+
+
+def _finite(v: float) -> float | str:
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def _notes(qc: QuantConfig) -> list[str]:
+    notes = []
+    wf = qc.weight_format
+    if qc.model == "smollm2" and wf is not None and wf.bits <= 4:
+        sc = wf.default_scaling if qc.group is None else None
+        g = qc.group if isinstance(qc.group, int) else (sc.group_size if sc is not None and
+                                                         sc.granularity == "group" else None)
+        base = ("SmolLM2's linears ship on a Q4_1 grid (4-bit, blocks of 32, per-block scale "
+                "and min): ")
+        if g is not None and 32 % g == 0:
+            notes.append(base + f"a {wf.bits}-bit fit with groups of {g} can reproduce that grid, "
+                         "so its error is biased low (zero for int4_asym g32)")
+        elif g is not None and g % 32 == 0:
+            notes.append(base + f"a group of {g} spans {g // 32} Q4_1 blocks; the weights are "
+                         f"already 4-bit, so {wf.bits}-bit errors are lower than on fp weights")
+        else:
+            notes.append(base + "the weights are already 4-bit, so 4-bit errors are lower than "
+                         "on fp weights")
+    if qc.needs_calibration:
+        notes.append(f"calibration: {qc.calib} text, {qc.calib_tokens // qc.effective_calib_len} "
+                     f"sequences × {qc.effective_calib_len} tokens, disjoint from the "
+                     "evaluation windows")
+    if qc.smoothing == "aqas":
+        notes.append("AQAS α per site on a grid of "
+                     f"{qc.alpha_points} points in [0, 0.95], loss on {qc.search_tokens} "
+                     f"calibration tokens and {qc.search_rows or 'all'} output rows per linear")
+    if qc.blocks is not None:
+        notes.append(f"only blocks {list(qc.blocks)} quantized (a partial model)")
+    return notes
+
+
+def run_quant(qc: QuantConfig, *, use_cache: bool = True, progress: bool = True,
+              with_reference: bool = True) -> dict[str, Any]:
+    """The result document of one configuration (see :func:`sim.accuracy.cmd_quant`).
+
+    Keys: ``perplexity``, ``reference_perplexity``, ``kl_vs_reference`` (mean per-token KL in
+    nats over every position of the evaluation windows), ``kl_vs_reference_max``,
+    ``weight_bits_per_element``, ``method``, ``configuration``, ``layers`` (per linear: weight
+    SQNR, underflow / rounding split, activation SQNR, α), ``notes``, ``timing_s``, ``cached``.
+    """
+    path = cache_dir() / f"result_{qc.key()}.json"
+    if use_cache and path.is_file():
+        doc = json.loads(path.read_text())
+        doc["cached"] = True
+        return doc
+    doc = _run_minilm(qc) if qc.model == "minilm" else _run_smollm2(qc, progress)
+    if with_reference and qc.model == "smollm2" and qc != qc.reference():
+        ref = run_quant(qc.reference(), use_cache=use_cache, progress=progress,
+                        with_reference=False)
+        doc["reference_perplexity"] = ref["perplexity"]
+    elif qc.model == "smollm2":
+        doc["reference_perplexity"] = doc["perplexity"]
+    _atomic_write(path, json.dumps(doc, indent=1).encode())
+    doc["cached"] = False
+    return doc
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=None if enabled else True)
+
+
+def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
+    cfg = rd.smollm2_config()
+    t0 = time.perf_counter()
+    rd.smollm2_weights()
+    blocks = list(range(cfg.n_layers)) if qc.blocks is None else list(qc.blocks)
+    if any(not 0 <= b < cfg.n_layers for b in blocks):
+        raise MacforgeError(f"blocks must be in 0..{cfg.n_layers - 1}, not {list(qc.blocks or [])}")
+    rd.smollm2_eval_windows(qc.windows, qc.window)  # validates the window budget early
+    t_load = time.perf_counter() - t0
+
+    names = linear_names(blocks) if qc.weight_format is not None or qc.act_format is not None else []
+    bar = _bar(len(names) if qc.weight_format is not None else 0, "quantize", progress)
+    qm = quantize_model(qc, blocks, progress=lambda _: bar.update())
+    bar.close()
+    t_quant = time.perf_counter() - t0 - t_load
+
+    act_q = None if qc.act_format is None else ActQuantizer(
+        qc.act_format, qc.act_granularity, qc.act_calibration)
+    hook: ActHook | None = None
+    if qc.bitexact:
+        assert act_q is not None
+        hook = GoldenHook(act_q, set(names), qm.qweights, qm.static_scales)
+    elif act_q is not None:
+        hook = ActHook(act_q, set(names), qm.static_scales)
+    kv_hook = None
+    if qc.kv_format is not None:
+        kv_hook = KVQuantHook(ActQuantizer(qc.kv_format, "token", "dynamic"), set(blocks))
+
+    kls: list[np.ndarray] = []
+    wbar = _bar(qc.windows, "evaluate", progress)
+
+    def on_window(j: int, seq: np.ndarray, logits: np.ndarray) -> None:
+        kls.append(window_kl(j, qc.window, logits))
+        wbar.update()
+
+    ppl = rd.smollm2_perplexity(qc.windows, qc.window, weights=qm.weights or None,
+                                linear=hook, kv=kv_hook, on_window=on_window)
+    wbar.close()
+    t_eval = time.perf_counter() - t0 - t_load - t_quant
+    kl = np.concatenate(kls)
+
+    layers = []
+    total_bits = total_n = 0.0
+    for name in names:
+        rec: dict[str, Any] = {"name": name}
+        w_ref = qm.reference.get(name)
+        if w_ref is not None:
+            rec["shape"] = list(w_ref.shape)
+            e = weight_error(w_ref, qm.weights[name])
+            rec.update(weight_sqnr_db=_finite(e.sqnr_db), weight_mse=e.mse,
+                       weight_rounding_mse=e.rounding_mse, weight_underflow_mse=e.underflow_mse,
+                       weight_flushed_fraction=e.flushed_fraction)
+            q = qm.qweights.get(name)
+            bits = q.bits_per_element if q is not None else float(qc.weight_format.bits)
+            rec["weight_bits_per_element"] = bits
+            total_bits += bits * w_ref.size
+            total_n += w_ref.size
+        if hook is not None and name in hook.signal:
+            sig, err = hook.signal[name], hook.noise[name]
+            rec["act_sqnr_db"] = _finite(math.inf if err == 0 else 10 * math.log10(sig / err))
+        blk, lin = name.rsplit(".", 1)
+        site = f"{blk}.{site_of(lin)}"
+        if site in qm.alphas:
+            rec["alpha"] = qm.alphas[site]
+        if name in qm.gptq_loss:
+            rec["gptq_loss"] = qm.gptq_loss[name]
+        layers.append(rec)
+    return {
+        "model": qc.model,
+        "method": qc.method,
+        "configuration": qc.as_dict(),
+        "perplexity": ppl,
+        "kl_vs_reference": float(np.mean(kl)),
+        "kl_vs_reference_max": float(np.max(kl)),
+        "eval_tokens": int(kl.size),
+        "weight_bits_per_element": (total_bits / total_n) if total_n else 32.0,
+        "weight_bits_note": "mean over the quantized block linears, scales and zero points "
+                            "included; embeddings, norms and the tied LM head stay float",
+        "calibration_sequences": qm.calib_sequences,
+        "layers": layers,
+        "notes": _notes(qc),
+        "timing_s": {"load": round(t_load, 2), "quantize": round(t_quant, 2),
+                     "evaluate": round(t_eval, 2)},
+    }
+
+
+def _run_minilm(qc: QuantConfig) -> dict[str, Any]:
+    from models.quant import check_group, weight_scaling
+
+    from ._smollm2 import _rtn
+
+    t0 = time.perf_counter()
+    wfmt = qc.weight_format
+    layers = []
+    total_bits = total_n = 0.0
+    for name, w in rd.minilm_weights().items():
+        rec: dict[str, Any] = {"name": name, "shape": list(w.shape)}
+        if wfmt is not None:
+            sc = weight_scaling(wfmt, qc.group)
+            check_group(name, w.shape[1], sc)
+            wq, q = _rtn(w, wfmt, sc)
+            e = weight_error(w, wq)
+            bits = q.bits_per_element if q is not None else float(wfmt.bits)
+            rec.update(weight_sqnr_db=_finite(e.sqnr_db), weight_mse=e.mse,
+                       weight_rounding_mse=e.rounding_mse, weight_underflow_mse=e.underflow_mse,
+                       weight_flushed_fraction=e.flushed_fraction, weight_bits_per_element=bits)
+            total_bits += bits * w.size
+            total_n += w.size
+        layers.append(rec)
+    sq = [r["weight_sqnr_db"] for r in layers if isinstance(r.get("weight_sqnr_db"), float)]
+    return {
+        "model": qc.model, "method": qc.method, "configuration": qc.as_dict(),
+        "perplexity": None, "reference_perplexity": None, "kl_vs_reference": None,
+        "weight_bits_per_element": (total_bits / total_n) if total_n else 32.0,
+        "mean_weight_sqnr_db": float(np.mean(sq)) if sq else None,
+        "layers": layers,
+        "notes": ["all-MiniLM-L6-v2 fp32 weights: a weight-only error study (an encoder; no "
+                  "perplexity)"],
+        "timing_s": {"quantize": round(time.perf_counter() - t0, 2)},
+    }

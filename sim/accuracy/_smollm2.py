@@ -1,0 +1,395 @@
+"""SmolLM2 specifics of the accuracy runs: where smoothing scales fold, the calibration text,
+the layer-by-layer calibration pass, the activation / KV / bit-exact hooks of the forward.
+
+The four smoothing sites of a block and what absorbs ``1/s``:
+
+==========  ==========================  ===========================================
+site        consumers (columns × s)     producer (÷ s)
+==========  ==========================  ===========================================
+attn_in     attn_q, attn_k, attn_v      attn_norm weight
+attn_out    attn_output                 attn_v rows (s tied over the 3 query heads
+                                        that share a value head: GQA)
+ffn_in      ffn_gate, ffn_up            ffn_norm weight
+ffn_out     ffn_down                    ffn_up rows (silu(gate)·up is linear in up)
+==========  ==========================  ===========================================
+
+Every fold is exact in float: the unquantized model computes the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models import realdata as rd
+from models.errors import MacforgeError
+from models.formats import Format, QuantizedTensor, Scaling
+from models.quant import (
+    ActQuantizer,
+    QuantizedActivation,
+    aqas_scales,
+    alpha_grid,
+    check_group,
+    gptq_quantize_shared,
+    hessian,
+    smoothquant_scales,
+    weight_scaling,
+)
+
+__all__ = ["SITES", "site_of", "calibration_sequences", "QuantizedModel", "quantize_model",
+           "ActHook", "GoldenHook", "KVQuantHook", "linear_names"]
+
+#: site -> (consumers, producer kind, producer name)
+SITES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "attn_in": (("attn_q", "attn_k", "attn_v"), "norm", "attn_norm"),
+    "attn_out": (("attn_output",), "rows_gqa", "attn_v"),
+    "ffn_in": (("ffn_gate", "ffn_up"), "norm", "ffn_norm"),
+    "ffn_out": (("ffn_down",), "rows", "ffn_up"),
+}
+_SITE_OF = {lin: site for site, (cons, _, _) in SITES.items() for lin in cons}
+
+
+def site_of(linear: str) -> str:
+    """The smoothing site whose input ``linear`` (e.g. ``attn_k``) consumes."""
+    return _SITE_OF[linear]
+
+
+def linear_names(blocks: Iterable[int]) -> list[str]:
+    return [f"blk.{i}.{lin}" for i in blocks for lin in rd.SMOLLM2_LINEARS]
+
+
+def _gqa_groups(cfg: rd.SmolLM2Config) -> np.ndarray:
+    """Label of each attn_output input channel = the value channel it reads (GQA)."""
+    per_kv = cfg.n_heads // cfg.n_kv_heads
+    heads = np.arange(cfg.n_heads) // per_kv
+    return (heads[:, None] * cfg.head_dim + np.arange(cfg.head_dim)[None, :]).reshape(-1)
+
+
+def calibration_sequences(source: str, n_tokens: int, seq_len: int,
+                          eval_tokens: int) -> list[np.ndarray]:
+    """``n_tokens // seq_len`` calibration sequences of ``seq_len`` tokens.
+
+    ``wiki``: taken from the end of :func:`models.realdata.wiki_tokens`, refused if they would
+    overlap the evaluation windows (its first ``eval_tokens`` tokens). ``news``: the start of
+    :func:`models.realdata.news_tokens` (gensim's Lee news corpus).
+    """
+    n_seq = n_tokens // seq_len
+    if n_seq < 1:
+        raise MacforgeError(f"calibration budget {n_tokens} tokens is shorter than one "
+                            f"{seq_len}-token sequence")
+    need = n_seq * seq_len
+    if source == "wiki":
+        ids = rd.wiki_tokens()
+        start = ids.size - need
+        if start < eval_tokens:
+            raise MacforgeError(f"calibration text too short: {need} Wikipedia tokens asked, only "
+                                f"{ids.size - eval_tokens} follow the evaluation windows")
+    elif source == "news":
+        ids = rd.news_tokens()
+        start = 0
+        if need > ids.size:
+            raise MacforgeError(f"calibration text too short: {need} news tokens asked, the Lee "
+                                f"corpus has {ids.size}")
+    else:
+        raise MacforgeError(f"unknown calibration text {source!r}; known: wiki, news")
+    return [np.asarray(ids[start + j * seq_len:start + (j + 1) * seq_len]) for j in range(n_seq)]
+
+
+# ------------------------------------------------------------------------------ the hooks
+class ActHook:
+    """Linear hook: quantize the input of every quantized linear, then ``x_q @ w.T``.
+
+    Linears sharing one input (q/k/v, gate/up) quantize it once. Keeps, per linear, the sums
+    Σx² and Σ(x - x_q)² for the activation SQNR.
+    """
+
+    def __init__(self, quantizer: ActQuantizer | None, names: set[str],
+                 static_scales: dict[str, float] | None = None) -> None:
+        self.quantizer = quantizer
+        self.names = names
+        self.static_scales = static_scales or {}
+        self.signal: dict[str, float] = {}
+        self.noise: dict[str, float] = {}
+        self._last: tuple[Any, str, QuantizedActivation, float, float] | None = None
+
+    def quantized(self, name: str, x: np.ndarray) -> QuantizedActivation:
+        assert self.quantizer is not None
+        site_key = name.rsplit(".", 1)[0] + "." + site_of(name.rsplit(".", 1)[1])
+        if self._last is not None and self._last[0] is x and self._last[1] == site_key:
+            _, _, aq, sig, err = self._last
+        else:
+            aq = self.quantizer.quantize(x, self.static_scales.get(site_key))
+            x64 = x.astype(np.float64)
+            sig = float(np.sum(x64 * x64))
+            err = float(np.sum((x64 - aq.values) ** 2))
+            self._last = (x, site_key, aq, sig, err)
+        self.signal[name] = self.signal.get(name, 0.0) + sig
+        self.noise[name] = self.noise.get(name, 0.0) + err
+        return aq
+
+    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if self.quantizer is None or name not in self.names:
+            return x @ w.T
+        return self.quantized(name, x).values @ w.T
+
+
+class GoldenHook(ActHook):
+    """Linear hook running every quantized linear through ``models.golden.gemm``: integer
+    weight codes × integer activation codes per weight group, then the weight scale, the
+    format's integer unit (1/2 for dINT) and the activation scale in float64."""
+
+    def __init__(self, quantizer: ActQuantizer, names: set[str], qweights: dict[str, QuantizedTensor],
+                 static_scales: dict[str, float] | None = None) -> None:
+        super().__init__(quantizer, names, static_scales)
+        from models.units import weight_decode
+
+        if quantizer.fmt.kind != "int":
+            raise MacforgeError(f"the bit-exact path needs a signed integer activation format, "
+                                f"not {quantizer.fmt.name}")
+        missing = sorted(n for n in names if n not in qweights)
+        if missing:
+            raise MacforgeError(f"no quantized weight codes for {missing[0]}")
+        self.qweights = qweights
+        fmt = next(iter(qweights.values())).format
+        self.unit = float(weight_decode(fmt).unit)
+
+    def __call__(self, name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if name not in self.names:
+            return x @ w.T
+        from models.golden import gemm
+
+        aq = self.quantized(name, x)
+        assert self.quantizer is not None
+        a_int = self.quantizer.fmt.decode(aq.codes).astype(np.int64)
+        qt = self.qweights[name]
+        n, k = qt.shape
+        sc = qt.scaling
+        if sc.granularity == "tensor":
+            g, scales = k, np.full((n, 1), float(qt.scales.reshape(-1)[0]) * qt.tensor_scale)
+        else:
+            g = k if sc.granularity == "channel" else sc.group_size
+            scales = qt.scales.reshape(n, k // g) * qt.tensor_scale
+        if qt.offsets is not None:
+            raise MacforgeError(f"{qt.format.name} has float offsets: no integer GEMM")
+        zps = None if qt.zero_points is None else np.broadcast_to(
+            qt.zero_points.reshape(n, -1), (n, k // g))
+        out = np.zeros((x.shape[0], n))
+        for j in range(k // g):
+            sl = slice(j * g, (j + 1) * g)
+            acc = gemm(qt.codes[:, sl], a_int[:, sl], qt.format, self.quantizer.fmt.name,
+                       zero_points=None if zps is None else zps[:, j:j + 1],
+                       group_size=None if zps is None else g)
+            out += acc.astype(np.float64) * scales[:, j][None, :]
+        a_scale = aq.scales.reshape(-1, 1) if aq.scales.size > 1 else float(aq.scales[0])
+        return (out * self.unit * a_scale).astype(np.float32)
+
+
+class KVQuantHook:
+    """KV hook: keys (after RoPE) and values quantized per (head, token) with ``quantizer``."""
+
+    def __init__(self, quantizer: ActQuantizer, blocks: set[int]) -> None:
+        self.quantizer = quantizer
+        self.blocks = blocks
+
+    def __call__(self, layer: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if layer not in self.blocks:
+            return k, v
+        q = self.quantizer
+
+        def one(t: np.ndarray) -> np.ndarray:
+            return q.quantize(t.reshape(-1, t.shape[-1])).values.reshape(t.shape)
+        return one(k), one(v)
+
+
+# ----------------------------------------------------------------------- model quantization
+@dataclass
+class QuantizedModel:
+    """What quantizing SmolLM2 produced: replacement tensors for the forward, the weight codes
+    of every quantized linear, static activation scales and per-layer facts."""
+
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    qweights: dict[str, QuantizedTensor] = field(default_factory=dict)
+    reference: dict[str, np.ndarray] = field(default_factory=dict)
+    """each quantized linear's weight right before rounding (smoothed, float)"""
+    static_scales: dict[str, float] = field(default_factory=dict)
+    alphas: dict[str, float] = field(default_factory=dict)
+    gptq_loss: dict[str, float] = field(default_factory=dict)
+    calib_sequences: int = 0
+
+
+def _scaling_for(fmt: Format, group: int | str | None, name: str, in_features: int) -> Scaling | None:
+    sc = weight_scaling(fmt, group)
+    check_group(name, in_features, sc)
+    return sc
+
+
+def _rtn(w: np.ndarray, fmt: Format, sc: Scaling | None) -> tuple[np.ndarray, QuantizedTensor | None]:
+    if sc is None:  # unscaled float format: element rounding only
+        return fmt.decode(fmt.encode(np.asarray(w, dtype=np.float64))).astype(np.float32), None
+    q = fmt.quantize(w, sc)
+    return q.dequantize().astype(np.float32), q
+
+
+def _fold(cur: dict[str, np.ndarray], block: int, site: str, s: np.ndarray,
+          cfg: rd.SmolLM2Config) -> None:
+    """Fold ``1/s`` into the producer and ``s`` into the consumers of ``site`` (in place)."""
+    p = f"blk.{block}."
+    cons, kind, prod = SITES[site]
+    s32 = s.astype(np.float32)
+    for c in cons:
+        cur[p + c] = cur[p + c] * s32[None, :]
+    if kind == "norm":
+        cur[p + prod] = cur[p + prod] / s32
+    elif kind == "rows":
+        cur[p + prod] = cur[p + prod] / s32[:, None]
+    else:  # GQA: the scale of a value channel = the (tied) scale of the channels reading it
+        per_kv = cfg.n_heads // cfg.n_kv_heads
+        s_kv = s32.reshape(cfg.n_kv_heads, per_kv, cfg.head_dim)[:, 0, :].reshape(-1)
+        cur[p + prod] = cur[p + prod] / s_kv[:, None]
+
+
+def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] | None = None
+                   ) -> QuantizedModel:
+    """Quantize the linears of ``blocks`` per the QuantConfig ``qc`` (see module docstring).
+
+    Without calibration (RTN, dynamic activations) each linear is rounded on its own. With
+    calibration the model is processed block by block on the calibration sequences: a float
+    pass of the block captures the inputs of its four sites; smoothing scales are chosen and
+    folded; the block's linears are rounded (RTN) or GPTQ-quantized with the Hessian of their
+    (smoothed) calibration inputs; static activation scales are taken; then the calibration
+    stream is propagated through the block with its quantized weights (activations float),
+    so later blocks calibrate on what the quantized model feeds them.
+    """
+    cfg = rd.smollm2_config()
+    wfmt = qc.weight_format
+    all_w = rd.smollm2_weights()
+    qm = QuantizedModel()
+    block_set = set(blocks)
+    act_q = None if qc.act_format is None else ActQuantizer(
+        qc.act_format, qc.act_granularity, qc.act_calibration)
+    # scalings first: a bad group size fails before any work, naming the layer
+    scalings = {}
+    if wfmt is not None:
+        for name in linear_names(blocks):
+            scalings[name] = _scaling_for(wfmt, qc.group, name, all_w[name].shape[1])
+
+    if not qc.needs_calibration:
+        if wfmt is not None:
+            for name in linear_names(blocks):
+                qm.reference[name] = np.asarray(all_w[name])
+                qm.weights[name], q = _rtn(all_w[name], wfmt, scalings[name])
+                if q is not None:
+                    qm.qweights[name] = q
+                if progress:
+                    progress(name)
+        return qm
+
+    seqs = calibration_sequences(qc.calib, qc.calib_tokens, qc.effective_calib_len,
+                                 qc.windows * qc.window)
+    qm.calib_sequences = len(seqs)
+    emb = all_w["token_embd"]
+    streams = [emb[s].astype(np.float32) for s in seqs]
+    cur: dict[str, np.ndarray] = {}
+    rng = np.random.default_rng(qc.seed)
+    last = max(blocks)
+    for i in range(last + 1):
+        p = f"blk.{i}."
+        if i not in block_set:
+            streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
+            continue
+        for lin in rd.SMOLLM2_LINEARS + ("attn_norm", "ffn_norm"):
+            cur[p + lin] = np.array(all_w[p + lin], dtype=np.float32)
+        caps = _capture_sites(streams, i, cur)
+        for site, (cons, _, _) in SITES.items():
+            x = caps[site]
+            if qc.smoothing is not None:
+                ws = [cur[p + c] for c in cons]
+                groups = _gqa_groups(cfg) if site == "attn_out" else None
+                if qc.smoothing == "smoothquant":
+                    s = smoothquant_scales(np.max(np.abs(x), axis=0), ws, qc.alpha, groups)
+                else:
+                    s, alpha = _aqas(qc, x, ws, cons, p, scalings, act_q, groups, rng)
+                    qm.alphas[p + site] = alpha
+                _fold(cur, i, site, s, cfg)
+                x = x / s.astype(np.float32)[None, :]
+                caps[site] = x
+            if act_q is not None and qc.act_calibration == "static":
+                qm.static_scales[p + site] = act_q.static_scale(float(np.max(np.abs(x))))
+        for lin in ("attn_norm", "ffn_norm"):
+            qm.weights[p + lin] = cur[p + lin]
+        for site, (cons, _, _) in SITES.items():
+            names = [p + c for c in cons]
+            for name in names:
+                qm.reference[name] = cur[name]
+            if qc.rounding == "gptq":
+                sc = scalings[names[0]]
+                if sc is None:
+                    raise MacforgeError(f"gptq needs a scaled weight format, not {wfmt.name}")
+                # q/k/v (gate/up) share one input, hence one Hessian: solved together
+                results = gptq_quantize_shared([cur[n] for n in names], hessian(caps[site]), wfmt,
+                                               sc, damp=qc.damp, block_size=qc.gptq_block,
+                                               act_order=qc.act_order)
+                for name, res in zip(names, results):
+                    qm.weights[name] = res.weight
+                    qm.qweights[name] = res.quantized
+                    qm.gptq_loss[name] = res.loss
+            else:
+                for name in names:
+                    qm.weights[name], q = _rtn(cur[name], wfmt, scalings[name])
+                    if q is not None:
+                        qm.qweights[name] = q
+            for name in names:
+                cur[name] = qm.weights[name]
+                if progress:
+                    progress(name)
+        del caps
+        if i < last:
+            streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
+    return qm
+
+
+def _capture_sites(streams: list[np.ndarray], block: int, cur: dict[str, np.ndarray]
+                   ) -> dict[str, np.ndarray]:
+    """The (tokens, in) float input of each site of ``block`` over all calibration streams."""
+    first = {"attn_in": "attn_q", "attn_out": "attn_output", "ffn_in": "ffn_gate",
+             "ffn_out": "ffn_down"}
+    wanted = {f"blk.{block}.{lin}": site for site, lin in first.items()}
+    got: dict[str, list[np.ndarray]] = {site: [] for site in first}
+
+    def record(name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if name in wanted:
+            got[wanted[name]].append(x.copy())
+        return x @ w.T
+
+    for x in streams:
+        rd.smollm2_block(x, block, weights=cur, linear=record)
+    return {site: np.concatenate(v) for site, v in got.items()}
+
+
+def _aqas(qc: Any, x: np.ndarray, ws: list[np.ndarray], cons: tuple[str, ...], p: str,
+          scalings: dict[str, Scaling | None], act_q: ActQuantizer | None,
+          groups: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    wfmt = qc.weight_format
+    sc = scalings[p + cons[0]]
+    assert act_q is not None
+    if x.shape[0] > qc.search_tokens:
+        x = x[np.sort(rng.choice(x.shape[0], qc.search_tokens, replace=False))]
+
+    def quant_w(w: np.ndarray) -> np.ndarray:
+        return _rtn(w, wfmt, sc)[0]
+
+    search_q = act_q
+    if act_q.calibration == "static":  # the search scores a per-tensor scale of x itself
+        search_q = ActQuantizer(act_q.fmt, "tensor", "dynamic")
+
+    def quant_x(v: np.ndarray) -> np.ndarray:
+        return search_q.quantize(v).values
+
+    rows = None if sc is not None and sc.granularity == "tensor" else qc.search_rows
+    gsize = sc.group_size if sc is not None and sc.granularity == "group" else None
+    res = aqas_scales(x, ws, quant_w, quant_x, alpha_grid(qc.alpha_points), gsize, groups,
+                      rows, seed=int(rng.integers(1 << 31)))
+    return res.scales, res.alpha

@@ -1,0 +1,224 @@
+"""sim.accuracy on SmolLM2, on tiny slices: a few blocks, one short window, a short calibration
+text. Checks the plumbing and the exactness claims (folding, reference, bit-exact GEMM); the
+full-size numbers come from bench/bench_quant.py and the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import realdata as rd
+from models.errors import MacforgeError
+from models.formats import get_format
+from models.quant import ActQuantizer, fake_quant, weight_scaling
+from sim.accuracy import QuantConfig, add_parser, cmd_quant, run_quant, window_kl
+from sim.accuracy._smollm2 import (
+    SITES,
+    ActHook,
+    GoldenHook,
+    _fold,
+    _gqa_groups,
+    calibration_sequences,
+    linear_names,
+)
+
+TINY = dict(windows=1, window=32, blocks=(0, 1), calib_tokens=64, calib_len=32, alpha_points=4,
+            search_tokens=64, search_rows=32)
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MACFORGE_QUANT_CACHE", str(tmp_path / "quant"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="macforge")
+    add_parser(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+# ------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kw, message", [
+    ({"model": "gpt5"}, "unknown model 'gpt5'; known: smollm2, minilm"),
+    ({"method": "awq"}, "unknown method 'awq'; known: rtn, smoothquant, aqas, slac, gptq, "
+                        "aqas+gptq, slac+gptq"),
+    ({"weights": "int3_asym"}, "unknown weight format 'int3_asym'; known: fp, int2"),
+    ({"acts": "ue4m3"}, "format ue4m3 is a scale format; it cannot hold activations"),
+    ({"weights": "int4", "method": "aqas"}, "method aqas balances weight and activation"),
+    ({"weights": "fp", "group": 64}, "--group needs a quantized weight format"),
+    ({"calib": "books"}, "unknown calibration text 'books'; known: wiki, news"),
+    ({"model": "minilm", "weights": "int4", "acts": "int8"}, "model minilm is for weight-only"),
+    ({"acts": "int8", "act_calibration": "static"}, "static activation calibration fixes one"),
+])
+def test_config_refusals(kw: dict, message: str) -> None:
+    with pytest.raises(MacforgeError) as exc:
+        QuantConfig(**kw)
+    assert str(exc.value).startswith(message)
+
+
+def test_group_that_does_not_divide_names_the_layer() -> None:
+    qc = QuantConfig(weights="int4_asym", acts="int8", **TINY)  # default group 128, d = 576
+    with pytest.raises(MacforgeError) as exc:
+        run_quant(qc, progress=False)
+    assert str(exc.value) == ("group size 128 does not divide the input (576) of layer "
+                              "blk.0.attn_q; use --group 64 or --group channel")
+
+
+def test_calibration_must_not_overlap_or_overrun() -> None:
+    n = rd.wiki_tokens().size
+    with pytest.raises(MacforgeError, match="calibration text too short"):
+        calibration_sequences("wiki", 4096, 512, n - 1000)
+    with pytest.raises(MacforgeError, match="the Lee corpus has"):
+        calibration_sequences("news", 10 ** 7, 512, 0)
+    seqs = calibration_sequences("wiki", 1024, 256, 8 * 512)
+    assert len(seqs) == 4 and all(s.size == 256 for s in seqs)
+    assert np.array_equal(seqs[-1], rd.wiki_tokens()[-256:])  # the tail: disjoint from eval
+
+
+def test_cli_bad_input_raises_macforge_error() -> None:
+    args = _parser().parse_args(["quant", "--weights", "int4", "--group", "sixty"])
+    with pytest.raises(MacforgeError, match="--group must be a positive integer"):
+        cmd_quant(args)
+    args = _parser().parse_args(["quant", "--blocks", "a-b"])
+    with pytest.raises(MacforgeError, match="--blocks must look like"):
+        cmd_quant(args)
+
+
+# ------------------------------------------------------------------------ exactness claims
+def test_reference_logits_are_the_forward_logits() -> None:
+    seq = rd.smollm2_eval_windows(1, 32)[0]
+    logits = rd.smollm2_forward(seq).logits
+    assert logits is not None
+    assert np.array_equal(window_kl(0, 32, logits), np.zeros(32))
+
+
+@pytest.mark.parametrize("site", list(SITES))
+def test_folding_a_site_keeps_the_float_block(site: str) -> None:
+    cfg = rd.smollm2_config()
+    x = rd.smollm2_weights(["token_embd"])["token_embd"][rd.wiki_tokens()[:24]].astype(np.float32)
+    base = rd.smollm2_block(x, 3)
+    cur = {k: np.array(v) for k, v in rd.smollm2_weights(
+        [f"blk.3.{n}" for n in rd.SMOLLM2_LINEARS + ("attn_norm", "ffn_norm")]).items()}
+    width = cur[f"blk.3.{SITES[site][0][0]}"].shape[1]
+    s = np.exp(np.random.default_rng(0).uniform(-1, 1, width))
+    if site == "attn_out":  # GQA: tied over the query heads reading one value head
+        g = _gqa_groups(cfg)
+        s = s[np.unique(g, return_index=True)[1]][np.unique(g, return_inverse=True)[1]]
+    _fold(cur, 3, site, s, cfg)
+    changed = f"blk.3.{SITES[site][0][0]}"
+    assert not np.array_equal(cur[changed], rd.smollm2_weights([changed])[changed])
+    out = rd.smollm2_block(x, 3, weights=cur)
+    assert np.allclose(out, base, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("wname", ["int4", "int4_asym", "dint4_asym", "dint4_sym"])
+def test_golden_gemm_equals_fake_quant(wname: str) -> None:
+    """Item 3: integer codes × int8 codes through models.golden.gemm, scales after == the float
+    fake-quant product, to float rounding (a real SmolLM2 activation and weight)."""
+    name = "blk.2.ffn_down"
+    w = rd.smollm2_weights([name])[name]
+    x = rd.smollm2_forward(rd.wiki_tokens()[:16], capture=[name], logits=False).captured[name]
+    f = get_format(wname)
+    sc = weight_scaling(f, 64)
+    q = f.quantize(w, sc)
+    aq = ActQuantizer(get_format("int8"))
+    golden = GoldenHook(aq, {name}, {name: q})
+    fake = ActHook(aq, {name})
+    y_int = golden(name, x, w)
+    y_fq = fake(name, x, q.dequantize().astype(np.float32))
+    scale = float(np.max(np.abs(y_fq)))
+    assert np.max(np.abs(y_int - y_fq)) <= 1e-5 * scale
+    assert golden.signal[name] == fake.signal[name]  # same activation codes on both paths
+
+
+# -------------------------------------------------------------------------------- the runs
+def test_reference_run_reproduces_smollm2_perplexity() -> None:
+    doc = run_quant(QuantConfig(windows=1, window=32), progress=False)
+    assert doc["perplexity"] == rd.smollm2_perplexity(1, 32)
+    assert doc["kl_vs_reference"] == 0.0
+    assert doc["reference_perplexity"] == doc["perplexity"]
+
+
+def test_rtn_w4a8_tiny_and_cache() -> None:
+    qc = QuantConfig(weights="dint4_asym", acts="int8", group=64, **TINY)
+    doc = run_quant(qc, progress=False)
+    assert doc["cached"] is False and doc["kl_vs_reference"] > 0
+    assert math.isfinite(doc["perplexity"])
+    assert len(doc["layers"]) == 14
+    lay = {r["name"]: r for r in doc["layers"]}
+    w = rd.smollm2_weights(["blk.0.attn_q"])["blk.0.attn_q"]
+    f = get_format("dint4_asym")
+    wq = fake_quant(w, f, weight_scaling(f, 64))
+    assert math.isclose(lay["blk.0.attn_q"]["weight_mse"],
+                        float(np.mean((w.astype(np.float64) - wq) ** 2)), rel_tol=1e-9)
+    assert lay["blk.0.attn_q"]["act_sqnr_db"] == lay["blk.0.attn_k"]["act_sqnr_db"]  # one input
+    assert 20 < lay["blk.0.attn_q"]["act_sqnr_db"] < 60  # int8 per-token: ≈ 6 dB/bit
+    # 4 bits + (16-bit scale + 4-bit zero point) / 64
+    assert math.isclose(doc["weight_bits_per_element"], 4 + 20 / 64)
+    again = run_quant(qc, progress=False)
+    assert again["cached"] is True and again["perplexity"] == doc["perplexity"]
+
+
+@pytest.mark.parametrize("method", ["smoothquant", "aqas", "slac", "gptq", "aqas+gptq"])
+def test_methods_tiny(method: str) -> None:
+    kw = dict(TINY, blocks=(0,)) if "gptq" in method else TINY  # GPTQ: one block keeps CI fast
+    qc = QuantConfig(weights="int4", acts="int8", group=64, method=method, **kw)
+    doc = run_quant(qc, progress=False)
+    assert math.isfinite(doc["perplexity"]) and doc["kl_vs_reference"] > 0
+    assert doc["calibration_sequences"] == 2
+    rec = doc["layers"][0]
+    if "aqas" in method or method == "slac":
+        assert 0.0 <= rec["alpha"] <= 0.95
+    if "gptq" in method:
+        assert rec["gptq_loss"] > 0
+    # weights stay 4-bit: 16 distinct integers at most per group
+    assert rec["weight_bits_per_element"] == 4 + 16 / 64
+
+
+def test_static_activation_calibration_and_news_text() -> None:
+    qc = QuantConfig(weights="int4", acts="int8", group=64, act_granularity="tensor",
+                     act_calibration="static", calib="news", **TINY)
+    doc = run_quant(qc, progress=False)
+    assert math.isfinite(doc["perplexity"])
+    assert doc["configuration"]["calib"] == "news"
+
+
+def test_kv_cache_quantization_changes_the_output() -> None:
+    doc = run_quant(QuantConfig(kv="int4", windows=1, window=32, blocks=(0,)), progress=False)
+    assert doc["kl_vs_reference"] > 0
+
+
+def test_bitexact_run_equals_fake_quant_run() -> None:
+    base = dict(weights="int4_asym", acts="int8", group=64, windows=1, window=16, blocks=(0,))
+    fq = run_quant(QuantConfig(**base), progress=False)
+    ge = run_quant(QuantConfig(bitexact=True, **base), progress=False)
+    assert math.isclose(ge["perplexity"], fq["perplexity"], rel_tol=1e-4)
+
+
+def test_cli_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parser().parse_args(["quant", "--weights", "int4_asym", "--group", "64", "--acts",
+                                 "int8", "--windows", "1", "--window", "16", "--blocks", "0",
+                                 "--json"])
+    assert cmd_quant(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("perplexity", "kl_vs_reference", "weight_bits_per_element", "method",
+                "configuration", "layers", "reference_perplexity"):
+        assert key in doc
+    assert doc["configuration"]["group"] == 64 and doc["method"] == "rtn"
+    assert {"weight_sqnr_db", "act_sqnr_db", "weight_underflow_mse",
+            "weight_rounding_mse"} <= set(doc["layers"][0])
+
+
+def test_minilm_weight_only_study() -> None:
+    doc = run_quant(QuantConfig(model="minilm", weights="dint4_sym", group=64), progress=False)
+    assert doc["perplexity"] is None and len(doc["layers"]) == 36
+    assert all(10 < r["weight_sqnr_db"] < 30 for r in doc["layers"])
+
+
+def test_linear_names() -> None:
+    assert linear_names([1])[0] == "blk.1.attn_q" and len(linear_names(range(30))) == 210
