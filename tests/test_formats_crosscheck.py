@@ -185,13 +185,23 @@ def test_every_code_value(case: Case) -> None:
     assert (np.signbit(ours[zero]) == np.signbit(gf[zero])).all()
 
 
-@pytest.mark.parametrize("name", ["mxfp4", "nvfp4"])
+@pytest.mark.parametrize("name", ["fp4_e2m1", "mxfp4", "nvfp4"])
 def test_mx_nv_elements_are_e2m1(name: str) -> None:
+    """Decode and encode of the E2M1 element against ml_dtypes (an independent cast, which
+    saturates for FP4): every value, every exact tie, ±1 ulp around them, -0, overflow."""
     codes = np.arange(16, dtype=np.uint8)
     np.testing.assert_array_equal(get_format(name).values,
                                   codes.view(ml_dtypes.float4_e2m1fn).astype(np.float64))
-    np.testing.assert_array_equal(get_format(name).encode(np.linspace(-7, 7, 1001)),
-                                  get_format("fp4_e2m1").encode(np.linspace(-7, 7, 1001)))
+    mags = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], dtype=np.float32)
+    ties = (mags[:-1] + mags[1:]) / 2
+    base = np.concatenate([mags, ties, [7.0, 100.0, 0.2, 1e-30]]).astype(np.float32)
+    near = np.concatenate([np.nextafter(base, np.float32(np.inf)), np.nextafter(base, np.float32(0))])
+    x = np.concatenate([base, near, np.linspace(-7, 7, 1001, dtype=np.float32)])
+    x = np.concatenate([x, -x])
+    assert np.isin(ties, x).all() and (np.signbit(x) & (x == 0)).any()
+    ref = x.astype(ml_dtypes.float4_e2m1fn).view(np.uint8)
+    _assert_codes(get_format(name).encode(x.astype(np.float64)).astype(np.int64), ref.astype(np.int64),
+                  x, f"{name} encode vs ml_dtypes float4_e2m1fn")
 
 
 # ---------------------------------------------------------------------------- encoding
