@@ -44,7 +44,9 @@ __all__ = [
 ]
 
 Overflow = Literal["wrap", "saturate"]
-UnitKind = Literal["mac", "dot", "dq_group"]
+UnitKind = Literal["mac", "dot", "dq_group", "systolic"]
+UNIT_KINDS = ("mac", "dot", "dq_group", "systolic")
+MAX_ARRAY = 64  # rows / cols of a systolic unit
 
 
 def signed_bits(lo: int, hi: int) -> int:
@@ -207,6 +209,8 @@ class UnitSpec:
     group_size: int = 0
     coef_bits: int = 16
     frac_bits: int = 12
+    rows: int = 0
+    cols: int = 0
     description: str = ""
     decode: WeightDecode = field(init=False, repr=False, compare=False)
 
@@ -219,8 +223,18 @@ class UnitSpec:
             raise MacforgeError(f"weight_format must be a format name or a Format, not {self.weight_format!r}")
         if not isinstance(self.act_format, str):
             raise MacforgeError(f"act_format must be a format name, not {self.act_format!r}")
-        if self.kind not in ("mac", "dot", "dq_group"):
-            raise MacforgeError(f"unit kind must be mac, dot or dq_group, not {self.kind!r}")
+        if self.kind not in UNIT_KINDS:
+            raise MacforgeError(f"unit kind must be one of {', '.join(UNIT_KINDS)}, not {self.kind!r}")
+        if self.kind == "systolic":
+            _check_int("rows", self.rows, 1, MAX_ARRAY)
+            _check_int("cols", self.cols, 1, MAX_ARRAY)
+            if self.latency != 1:
+                raise MacforgeError(f"a systolic unit's PEs have latency 1, not {self.latency!r}")
+            if self.lut == "programmable":
+                raise MacforgeError("a systolic unit needs a constant decode: lut must be 'none' or 'constant' "
+                                    "(each PE would carry its own programmable LUT)")
+        elif self.rows or self.cols:
+            raise MacforgeError(f"rows / cols apply to systolic units only, not to a {self.kind}")
         if self.lut not in ("none", "programmable", "constant"):
             raise MacforgeError(f"lut must be 'none', 'programmable' or 'constant', not {self.lut!r}")
         _check_int("lut_bits", self.lut_bits, *LUT_BITS)
@@ -304,7 +318,8 @@ class UnitSpec:
             "integer_unit": self.integer_unit, "unit_value": str(self.decode.unit),
             "exact_decode": self.decode.exact, "product_bits": self.product_bits,
             "weight_int_range": list(self.weight_int_range), "act_range": list(self.act_range),
-            "group_size": self.group_size or None, "description": self.description,
+            "group_size": self.group_size or None,
+            "rows": self.rows or None, "cols": self.cols or None, "description": self.description,
         }
 
 
@@ -312,10 +327,12 @@ class UnitSpec:
 # The keys of a unit definition (inline ``k=v,...`` string, TOML ``[[unit]]`` table or dict);
 # ``weights`` / ``acts`` are the short spellings of ``weight_format`` / ``act_format``.
 UNIT_KEYS = ("name", "kind", "weights", "acts", "lanes", "acc_bits", "overflow", "latency", "lut", "lut_bits",
-             "group_size", "coef_bits", "frac_bits", "description")
+             "group_size", "coef_bits", "frac_bits", "rows", "cols", "pe", "description")
 _ALIASES = {"weights": "weight_format", "acts": "act_format", "weight_format": "weight_format",
             "act_format": "act_format"}
-_INT_KEYS = ("lanes", "acc_bits", "latency", "lut_bits", "group_size", "coef_bits", "frac_bits")
+_INT_KEYS = ("lanes", "acc_bits", "latency", "lut_bits", "group_size", "coef_bits", "frac_bits", "rows", "cols")
+# a systolic unit's ``pe`` (a mac unit's name) supplies these fields unless they are given
+_PE_FIELDS = ("weight_format", "act_format", "acc_bits", "overflow", "lut", "lut_bits")
 _DEFAULTS = {f.name: f.default for f in fields(UnitSpec) if f.init and f.name not in ("name", "kind", "weight_format")}
 
 
@@ -347,7 +364,16 @@ def _fields_of(d: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise MacforgeError(f"{where}: key {k!r}: must be an integer, not {v!r}")
         kw[field_name] = v
     if "kind" not in kw:
-        raise MacforgeError(f"{where}: key 'kind' missing (mac, dot or dq_group)")
+        raise MacforgeError(f"{where}: key 'kind' missing ({', '.join(UNIT_KINDS)})")
+    pe = kw.pop("pe", None)
+    if pe is not None:
+        if kw["kind"] != "systolic":
+            raise MacforgeError(f"{where}: key 'pe' applies to systolic units only")
+        pspec = get_unit(pe) if isinstance(pe, str) else None
+        if pspec is None or pspec.kind != "mac":
+            raise MacforgeError(f"{where}: key 'pe': must name a mac unit, not {pe!r}")
+        for f in _PE_FIELDS:
+            kw.setdefault(f, getattr(pspec, f))
     if "weight_format" not in kw:
         raise MacforgeError(f"{where}: key 'weights' missing (a weight format name)")
     return kw
@@ -371,7 +397,8 @@ def canonical_unit_name(kw: Mapping[str, Any]) -> str:
             return n
     f = dict(ident)
     w = str(f["weight_format"]).replace(".", "p")
-    name = f"{f['kind']}{f['lanes'] if f['kind'] == 'dot' else ''}_{w}_x_{f['act_format']}"
+    size = {"dot": f"{f['lanes']}", "systolic": f"{f['rows']}x{f['cols']}"}.get(f["kind"], "")
+    name = f"{f['kind']}{size}_{w}_x_{f['act_format']}"
     if f["acc_bits"] != _DEFAULTS["acc_bits"]:
         name += f"_acc{f['acc_bits']}"
     if f["overflow"] != _DEFAULTS["overflow"]:
