@@ -262,3 +262,38 @@ def test_partial_last_group_stores_a_whole_scale() -> None:
     # SmolLM2's d = 576 = 4.5 groups of 128: five fp16 scales per row
     assert tensor_bits("int8", (4, 576)) == pytest.approx(8 + 5 * SCALE_FORMAT_BITS[sc.scale_format] / 576)
     assert tensor_bits("int8", (4, 512)) == storage_bits_per_element(get_format("int8"), None, (4, 512))
+
+
+def test_numba_tile_search_matches_numpy_reference() -> None:
+    import numpy as np
+
+    from sim.accel import GemmMachine, evaluate_gemm
+    from sim.accel._dataflow import evaluate_gemm_reference
+
+    rng = np.random.default_rng(20261201)
+    checked = 0
+    for i in range(240):
+        df, sched = ("os", "ws", "is")[i % 3], ("macforge", "scalesim")[(i // 3) % 2]
+        r, c = (int(x) for x in rng.integers(1, 33, 2))
+        bufs = [float(x) for x in rng.choice([2.0 ** 14, 2.0 ** 18, 2.0 ** 23], 3)]
+        mc = GemmMachine(r, c, int(rng.choice([1, 4, 8])), int(rng.integers(1, 4)), df, sched, 32, *bufs,
+                         512, 256, 1024, 64.0, 0.1, 0.01, 0.012, 0.02, 0.021, 0.03, 0.031, 8.0)
+        m, k, n = (int(x) for x in rng.integers(1, 3000, 3))
+        flags = [bool(x) for x in rng.integers(0, 2, 3)]
+        args = (mc, m, k, n, int(rng.integers(1, 5)), 8.125, 4.125, 8.0, *flags)
+        try:
+            fast = evaluate_gemm(*args)
+        except MacforgeError as e:
+            with pytest.raises(MacforgeError, match=str(e).split(":")[1][:20]):
+                evaluate_gemm_reference(*args)
+            continue
+        ref = evaluate_gemm_reference(*args)
+        a, b = fast.as_row(), ref.as_row()
+        assert a.keys() == b.keys()
+        for key in a:
+            if isinstance(a[key], str):
+                assert a[key] == b[key], (key, args)
+            else:
+                assert a[key] == pytest.approx(b[key], rel=1e-9), (key, args)
+        checked += 1
+    assert checked > 150

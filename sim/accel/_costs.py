@@ -128,6 +128,7 @@ class BufferCost:
     area_mm2: float
 
 
+@lru_cache(maxsize=4096)
 def buffer_costs(b: BufferSpec) -> BufferCost:
     """Per-bit access energy (the bank's size on Horowitz's SRAM curve unless given) and area."""
     bank = b.size_bytes / b.banks

@@ -41,13 +41,15 @@ load and the last compute are exposed. The roof with the most cycles is the GEMM
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from models.errors import MacforgeError
 
-__all__ = ["fold_cycles", "gemm_compute_cycles", "GemmMachine", "evaluate_gemm", "GemmResult"]
+__all__ = ["fold_cycles", "gemm_compute_cycles", "GemmMachine", "evaluate_gemm", "evaluate_gemm_reference",
+           "GemmResult"]
 
 
 def fold_cycles(dataflow: str, rows: int, cols: int, m: int, k: int, n: int, lanes: int = 1,
@@ -137,13 +139,16 @@ class GemmResult:
         return row
 
 
+@lru_cache(maxsize=4096)
 def _candidates(extent: int, align: int) -> np.ndarray:
     c = {extent}
     t = align
     while t < extent:
         c.add(t)
         t *= 2
-    return np.array(sorted(c), dtype=np.int64)
+    out = np.array(sorted(c), dtype=np.int64)
+    out.setflags(write=False)
+    return out
 
 
 def _ceil(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
@@ -158,14 +163,12 @@ def _folds_per(df: str, r: int, c: int, m: np.ndarray, kl: int, n: np.ndarray, s
     return np.broadcast_to(_ceil(kl, r) * _ceil(m, c), np.broadcast(m, n).shape), n + 2 * r + c - 2 + 0 * m
 
 
-def evaluate_gemm(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float, w_bits: float,
-                  y_bits: float, a_dram: bool = True, w_dram: bool = True, y_dram: bool = True,
-                  name: str = "gemm") -> GemmResult:
-    """Cycles, traffic and energy of ``count`` independent M × K × N GEMMs (module docstring)."""
+def _check_fits(mc: GemmMachine, m: int, k: int, n: int, a_bits: float, w_bits: float, name: str) -> None:
+    """A tile that fits no buffer is an error: the minimal working set of one fold (the R × C
+    accumulators for OS, one streamed row for WS/IS) and the stationary fold operand."""
     r, c, L, df = mc.rows, mc.cols, mc.lanes, mc.dataflow
     kl = -(-k // L)
     acc = mc.acc_bits
-    # minimal working set of one fold: the stationary operand / the accumulators
     min_out = {"os": (min(m, r), min(n, c)), "ws": (1, min(n, c)), "is": (min(m, c), 1)}[df]
     need_o = min_out[0] * min_out[1] * acc
     if need_o > mc.o_buf_bits / 2:
@@ -176,8 +179,54 @@ def evaluate_gemm(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: f
         raise MacforgeError(f"{name}: one fold of stationary weights fits no half of the weight buffer")
     if df == "is" and min(kl, r) * L * min(m, c) * a_bits > mc.a_buf_bits / 2:
         raise MacforgeError(f"{name}: one fold of stationary inputs fits no half of the input buffer")
-    mts = _candidates(m, r if df == "os" else c if df == "is" else max(r, 8))
-    nts = _candidates(n, c if df in ("os", "ws") else max(c, 8))
+
+
+def _tile_candidates(mc: GemmMachine, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    df, r, c = mc.dataflow, mc.rows, mc.cols
+    return (_candidates(m, r if df == "os" else c if df == "is" else max(r, 8)),
+            _candidates(n, c if df in ("os", "ws") else max(c, 8)))
+
+
+_DF = {"os": 0, "ws": 1, "is": 2}
+
+
+@lru_cache(maxsize=1 << 16)  # sweeps and decoder layers repeat GEMMs on the same machine
+def evaluate_gemm(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float, w_bits: float,
+                  y_bits: float, a_dram: bool = True, w_dram: bool = True, y_dram: bool = True,
+                  name: str = "gemm") -> GemmResult:
+    """Cycles, traffic and energy of ``count`` independent M × K × N GEMMs (module docstring);
+    the tile search runs in ``_kernel.search_tiles`` (numba)."""
+    from ._kernel import search_tiles
+
+    _check_fits(mc, m, k, n, a_bits, w_bits, name)
+    mts, nts = _tile_candidates(mc, m, n)
+    p = np.array([_DF[mc.dataflow], 0 if mc.schedule == "macforge" else 1, mc.rows, mc.cols, mc.lanes, mc.arrays,
+                  mc.acc_bits, m, k, n, count, a_bits, w_bits, y_bits, a_dram, w_dram, y_dram, mc.w_buf_bits,
+                  mc.a_buf_bits, mc.o_buf_bits, mc.w_port_bits, mc.a_port_bits, mc.o_port_bits,
+                  mc.dram_bits_per_cycle, mc.mac_pj, mc.w_rd_pj, mc.w_wr_pj, mc.a_rd_pj, mc.a_wr_pj, mc.o_rd_pj,
+                  mc.o_wr_pj, mc.dram_pj_bit], dtype=np.float64)
+    o = search_tiles(p, mts, nts).tolist()
+    (cycles, compute, sw, sa, so, dcyc, tm, tn, use_nm, a_d, w_d, y_d, w_s, a_s, o_s, e_mac, e_sram, e_dram,
+     folds) = o
+    roofs = {"compute": compute, "sram_weights": sw, "sram_inputs": sa, "sram_outputs": so, "dram": dcyc}
+    return GemmResult(
+        cycles=float(cycles), cycles_compute=int(compute), cycles_sram=float(max(sw, sa, so)),
+        cycles_dram=float(dcyc), bound=max(roofs, key=roofs.get), tile_m=int(tm), tile_n=int(tn),  # type: ignore[arg-type]
+        order="n-outer" if use_nm else "m-outer",
+        dram_bits={"weights": float(w_d), "inputs": float(a_d), "outputs": float(y_d)},
+        sram_bits={"weights": float(w_s), "inputs": float(a_s), "outputs": float(o_s)},
+        energy_pj={"mac": float(e_mac), "sram": float(e_sram), "dram": float(e_dram)}, folds=int(folds))
+
+
+def evaluate_gemm_reference(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float, w_bits: float,
+                            y_bits: float, a_dram: bool = True, w_dram: bool = True, y_dram: bool = True,
+                            name: str = "gemm") -> GemmResult:
+    """``evaluate_gemm`` in plain numpy over all tile candidates at once (the readable reference)."""
+    _check_fits(mc, m, k, n, a_bits, w_bits, name)
+    r, c, L, df = mc.rows, mc.cols, mc.lanes, mc.dataflow
+    kl = -(-k // L)
+    acc = mc.acc_bits
+    mts, nts = _tile_candidates(mc, m, n)
     mt, nt = np.meshgrid(mts, nts, indexing="ij")
     mt, nt = mt.ravel(), nt.ravel()
     ok = mt * nt * acc <= mc.o_buf_bits / 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -30,12 +31,13 @@ from ._dataflow import GemmMachine, evaluate_gemm
 from ._spec import AcceleratorSpec
 from ._workloads import Gemm, Workload
 
-__all__ = ["AccelResult", "evaluate", "machine", "consumes"]
+__all__ = ["AccelResult", "evaluate", "evaluate_summary", "machine", "consumes"]
 
 _VECTOR_KINDS = {"norm": "norm_ops", "residual": "residual_ops", "rope": "rope_ops", "softmax": "softmax_ops",
                  "act_fn": "act_fn_ops", "quant": "quant_ops", "scale": "scale_ops"}
 
 
+@lru_cache(maxsize=4096)
 def consumes(unit: UnitSpec, fmt: str, port: str) -> bool:
     """Whether ``unit`` takes tensors of format ``fmt`` on its weight (``w``) or activation
     (``a``) port: the unit's own format; a narrower signed integer (sign-extended); for a
@@ -124,6 +126,15 @@ def _vector_gemm(spec: AcceleratorSpec, g: Gemm, vec_pj: float, dram_pj_bit: flo
 
 def evaluate(spec: AcceleratorSpec, workload: Workload) -> AccelResult:
     """Run ``workload`` on ``spec`` (see the module docstring)."""
+    return _evaluate(spec, workload, True)  # type: ignore[return-value]
+
+
+def evaluate_summary(spec: AcceleratorSpec, workload: Workload) -> dict[str, Any]:
+    """Only ``evaluate(...).summary`` (no DataFrames: the fast path for sweeps)."""
+    return _evaluate(spec, workload, False)  # type: ignore[return-value]
+
+
+def _evaluate(spec: AcceleratorSpec, workload: Workload, frames: bool) -> AccelResult | dict[str, Any]:
     unit = resolve_unit(spec.pe.unit)
     att = resolve_unit(spec.pe.attention_unit) if spec.pe.attention_unit is not None else None
     cost, att_cost = arch_pe_costs(spec)
@@ -149,49 +160,64 @@ def evaluate(spec: AcceleratorSpec, workload: Workload) -> AccelResult:
         r["energy_pj"] = r["energy_pj_mac"] + r["energy_pj_sram"] + r["energy_pj_dram"]
         r["utilization"] = g.macs / (r["cycles"] * (pes if eng != "vector" else spec.vector.ops_per_cycle))
         rows.append(r)
+    layer, head = _aggregate(spec, workload, rows, vec_pj)
+    summary = _summary(spec, workload, rows, layer, head, unit, cost, att_cost, vec_area)
+    if not frames:
+        return summary  # type: ignore[return-value]
     first = ["name", "layer", "role", "engine", "m", "k", "n", "count", "macs", "cycles", "cycles_compute",
              "bound", "utilization", "energy_pj"]
     gemms = pd.DataFrame(rows)
     gemms = gemms[first + [c for c in gemms.columns if c not in first]]
-    v = spec.vector
-
-    def vec(elems: dict[str, float]) -> tuple[float, float, float]:
-        ops = sum(e * getattr(v, _VECTOR_KINDS[k]) for k, e in elems.items())
-        return ops, ops / v.ops_per_cycle, ops * vec_pj
-
-    layer_g = gemms[gemms.layer >= 0]
-    head_g = gemms[gemms.layer < 0]
-    layer_rows = []
-    for idx, sub, elems in [(i, layer_g, workload.vector_elems_layer) for i in range(workload.n_layers)] + \
-                           ([(-1, head_g, workload.vector_elems_head)] if len(head_g) or workload.vector_elems_head else []):
-        ops, vcyc, vpj = vec(elems)
-        gc, gcc = float(sub.cycles.sum()), float(sub.cycles_compute.sum())
-        cyc = max(gc, vcyc) if v.overlap else gc + vcyc
-        cc = max(gcc, vcyc) if v.overlap else gcc + vcyc
-        by_bound = sub.groupby("bound").cycles.sum().to_dict()
-        by_bound["vector"] = by_bound.get("vector", 0.0) + vcyc
-        layer_rows.append({
-            "layer": idx if idx >= 0 else "lm_head", "cycles": cyc, "cycles_compute": cc,
-            "cycles_gemm": gc, "cycles_vector": vcyc, "macs": int(sub.macs.sum()), "vector_ops": ops,
-            "energy_pj": float(sub.energy_pj.sum()) + vpj, "energy_pj_mac": float(sub.energy_pj_mac.sum()),
-            "energy_pj_sram": float(sub.energy_pj_sram.sum()), "energy_pj_dram": float(sub.energy_pj_dram.sum()),
-            "energy_pj_vector": vpj,
-            "dram_bytes": float(sub[[c for c in sub.columns if c.startswith("dram_bytes_")]].to_numpy().sum()),
-            "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
-        })
-    layers = pd.DataFrame(layer_rows)
-    summary = _summary(spec, workload, gemms, layers, unit, cost, att_cost, vec_area)
+    layers = pd.DataFrame([dict(layer, layer=i) for i in range(workload.n_layers)] + ([head] if head else []))
     return AccelResult(spec, workload, gemms, layers, summary)
 
 
-def _summary(spec: AcceleratorSpec, wl: Workload, gemms: pd.DataFrame, layers: pd.DataFrame, unit: UnitSpec,
-             cost: PECost, att_cost: PECost | None, vec_area: float) -> dict[str, Any]:
+def _aggregate(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]],
+               vec_pj: float) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One decoder layer's totals (all layers are the same) and the LM head's (plain dicts)."""
+    v = spec.vector
+
+    def agg(sub: list[dict[str, Any]], elems: dict[str, float], name: Any) -> dict[str, Any]:
+        ops = sum(e * getattr(v, _VECTOR_KINDS[k]) for k, e in elems.items())
+        vcyc, vpj = ops / v.ops_per_cycle, ops * vec_pj
+        gc = sum(r["cycles"] for r in sub)
+        gcc = sum(r["cycles_compute"] for r in sub)
+        by_bound: dict[str, float] = {}
+        for r in sub:
+            by_bound[r["bound"]] = by_bound.get(r["bound"], 0.0) + r["cycles"]
+        by_bound["vector"] = by_bound.get("vector", 0.0) + vcyc
+        return {
+            "layer": name, "cycles": max(gc, vcyc) if v.overlap else gc + vcyc,
+            "cycles_compute": max(gcc, vcyc) if v.overlap else gcc + vcyc,
+            "cycles_gemm": gc, "cycles_vector": vcyc, "macs": sum(r["macs"] for r in sub), "vector_ops": ops,
+            "energy_pj": sum(r["energy_pj"] for r in sub) + vpj,
+            **{f"energy_pj_{k}": sum(r[f"energy_pj_{k}"] for r in sub) for k in ("mac", "sram", "dram")},
+            "energy_pj_vector": vpj,
+            "dram_bytes": sum(r[f"dram_bytes_{k}"] for r in sub for k in ("weights", "inputs", "outputs")),
+            "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
+            "cycles_by_bound": by_bound,
+        }
+
+    layer = agg([r for r in rows if r["layer"] >= 0], wl.vector_elems_layer, 0)
+    head_rows = [r for r in rows if r["layer"] < 0]
+    head = agg(head_rows, wl.vector_elems_head, "lm_head") if head_rows or wl.vector_elems_head else None
+    return layer, head
+
+
+def _summary(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]], layer: dict[str, Any],
+             head: dict[str, Any] | None, unit: UnitSpec, cost: PECost, att_cost: PECost | None,
+             vec_area: float) -> dict[str, Any]:
     a = spec.array
-    cycles = float(layers.cycles.sum())
-    cycles_compute = float(layers.cycles_compute.sum())
+    n = wl.n_layers
+    parts = [(layer, n)] + ([(head, 1)] if head else [])
+
+    def total(key: str) -> float:
+        return float(sum(p[key] * mult for p, mult in parts))
+
+    cycles, cycles_compute = total("cycles"), total("cycles_compute")
     time_s = cycles / (spec.clock_mhz * 1e6)
-    energy_j = float(layers.energy_pj.sum()) * 1e-12
-    macs = int(layers.macs.sum())
+    energy_j = total("energy_pj") * 1e-12
+    macs = int(total("macs"))
     n_pe = a.rows * a.cols * a.count
     pe_um2 = cost.area_um2 + (att_cost.area_um2 if att_cost else 0.0)
     area = {"pe_array": n_pe * pe_um2 * 1e-6,
@@ -201,9 +227,11 @@ def _summary(spec: AcceleratorSpec, wl: Workload, gemms: pd.DataFrame, layers: p
     ops = 2.0 * macs
     tops = ops / time_s / 1e12
     by_bound: dict[str, float] = {}
-    for rec in layers.itertuples():
-        by_bound[str(rec.bound)] = by_bound.get(str(rec.bound), 0.0) + float(rec.cycles)
-    gb = gemms.groupby("bound").cycles.sum()
+    for p, mult in parts:
+        by_bound[p["bound"]] = by_bound.get(p["bound"], 0.0) + p["cycles"] * mult
+    gb: dict[str, float] = {}
+    for r in rows:
+        gb[r["bound"]] = gb.get(r["bound"], 0.0) + r["cycles"] * (n if r["layer"] >= 0 else 1)
     return {
         "arch": spec.name, "workload": wl.name, "phase": wl.phase, "model": wl.model.name if wl.model else None,
         "batch": wl.batch, "seq": wl.seq or None, "context": wl.context or None, "tokens": wl.tokens,
@@ -216,9 +244,8 @@ def _summary(spec: AcceleratorSpec, wl: Workload, gemms: pd.DataFrame, layers: p
         "macs": macs, "tops": tops, "tops_per_mm2": tops / area_mm2, "tops_per_w": ops / energy_j / 1e12,
         "utilization": macs / (cycles * n_pe * unit.lanes),
         "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
-        "gemm_cycles_by_bound": {str(k): float(v) for k, v in gb.items()},
-        "energy_j_breakdown": {k: float(layers[f"energy_pj_{k}"].sum()) * 1e-12
-                               for k in ("mac", "sram", "dram", "vector")},
-        "dram_bytes": float(layers.dram_bytes.sum()),
+        "gemm_cycles_by_bound": gb,
+        "energy_j_breakdown": {k: total(f"energy_pj_{k}") * 1e-12 for k in ("mac", "sram", "dram", "vector")},
+        "dram_bytes": total("dram_bytes"),
         "pe_area_um2": pe_um2, "pe_energy_per_mac_pj": cost.energy_per_mac_pj, "pe_cost_source": cost.source,
     }

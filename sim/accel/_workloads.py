@@ -280,9 +280,15 @@ def transformer_workload(model: str | ModelConfig, phase: str = "decode", batch:
         Per tensor class; default ``TensorFormats(weights, acts)``.
 
     Attention is fused (flash-attention style): scores and probabilities stay on chip.
+    Workloads are immutable and cached (sweeps ask for the same ones many times).
     """
     cfg = model if isinstance(model, ModelConfig) else get_model(model)
     f = formats or TensorFormats(weights, acts)
+    return _transformer(cfg, phase, batch, seq, context, f)
+
+
+@lru_cache(maxsize=4096)
+def _transformer(cfg: ModelConfig, phase: str, batch: int, seq: int, context: int, f: TensorFormats) -> Workload:
     for k, val in (("batch", batch), ("seq", seq), ("context", context)):
         if not isinstance(val, int) or val < 1:
             raise MacforgeError(f"{k} must be a positive integer, not {val!r}")
