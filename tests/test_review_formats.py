@@ -354,6 +354,15 @@ def test_nf4_double_quant_storage_and_error() -> None:
     assert m_plain < m_dq < 1.02 * m_plain  # the second-level error is small
 
 
+def test_nf4_dq_registered_name() -> None:
+    """The registered ``nf4_dq`` behaves as the Format built here (same scaling, same storage)."""
+    fmt = get_format("nf4_dq")
+    assert fmt.default_scaling == _nf4_dq().default_scaling
+    assert fmt.bits_per_element() == _nf4_dq().bits_per_element()
+    x = np.random.default_rng(14).standard_normal((8, 64 * 64))
+    np.testing.assert_array_equal(quantize(x, fmt).dequantize(), quantize(x, _nf4_dq()).dequantize())
+
+
 def test_double_quant_reconstruction_by_hand() -> None:
     fmt = _nf4_dq()
     x = np.random.default_rng(12).standard_normal((4, 64 * 128))  # 512 scales = 2 blocks

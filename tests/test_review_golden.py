@@ -114,6 +114,11 @@ def test_ref_mac_accepts_a_format_object() -> None:
         acts = rng.integers(-128, 128, (2, 16)).astype(np.int8)
         np.testing.assert_array_equal(golden.gemm(codes, acts, fmt), golden.ref_gemm(u, codes.tolist(),
                                                                                       acts.tolist()))
+        # a spec holding the Format object itself (UnitSpec stores the registered name; the
+        # reference must not depend on that)
+        raw = replace(u)
+        object.__setattr__(raw, "weight_format", fmt)
+        np.testing.assert_array_equal(golden.mac(raw, w, a), golden.ref_mac(raw, w, a))
 
 
 # ------------------------------------------------------------------ per-lane z in ref_dot
