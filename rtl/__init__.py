@@ -24,7 +24,7 @@ from ._export import (
     write_verilog,
 )
 from ._fault import FAULT_KINDS, Fault
-from ._systolic import SystolicArray, systolic_schedule
+from ._systolic import SystolicArray, pe_spec, systolic_schedule
 from ._units import DotUnit, DqGroupMac, MacUnit, build_unit, ports
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "decode_plan",
     "decoded_value",
     "lint",
+    "pe_spec",
     "ports",
     "synth_check",
     "systolic_schedule",

@@ -55,6 +55,10 @@ class UnitLayout:
 
 def unit_layout(spec: UnitSpec, fault: Fault | None = None) -> UnitLayout:
     """Check ``spec`` (and ``fault``) for the RTL and derive its widths and ports."""
+    if spec.kind == "systolic":
+        from ._systolic import systolic_layout  # imports this module
+
+        return systolic_layout(spec, fault)
     plan = decode_plan(spec, fault)
     pbits = product_bits(plan, spec)
     lanes = spec.lanes
@@ -223,11 +227,19 @@ _KINDS: dict[str, type[MacUnit | DotUnit | DqGroupMac]] = {
     "mac": MacUnit, "dot": DotUnit, "dq_group": DqGroupMac}
 
 
-def build_unit(spec_or_name: UnitSpec | str, *, fault: Fault | None = None) -> MacUnit | DotUnit | DqGroupMac:
-    """The Amaranth component of a unit (by name or spec); ``fault`` injects one bug."""
+def build_unit(spec_or_name: UnitSpec | str, *, fault: Fault | None = None) -> wiring.Component:
+    """The Amaranth component of a unit (by name or spec); ``fault`` injects one bug.
+
+    Kinds mac / dot / dq_group give ``MacUnit`` / ``DotUnit`` / ``DqGroupMac``; kind systolic
+    gives ``SystolicArray(rows, cols, pe_spec(spec))`` (its fault goes into PE ``fault.lane``).
+    """
     spec = as_spec(spec_or_name)
     if fault is not None and not isinstance(fault, Fault):
         raise MacforgeError(f"fault must be a rtl.Fault or None, not {type(fault).__name__}")
+    if spec.kind == "systolic":
+        from ._systolic import SystolicArray, pe_spec  # imports this module
+
+        return SystolicArray(spec.rows, spec.cols, pe_spec(spec), fault=fault)
     return _KINDS[spec.kind](spec, fault)
 
 
