@@ -15,9 +15,15 @@ from gfloat import round_ndarray
 from gfloat.formats import format_info_ocp_e2m1, format_info_ocp_e4m3
 
 from models.errors import MacforgeError
-from models.formats import Scaling, get_format, quantize, round_scale, storage_bits_per_element
+from models.formats import (
+    Scaling,
+    _tensor,
+    get_format,
+    quantize,
+    round_scale,
+    storage_bits_per_element,
+)
 from models.formats._families import crd_values
-from models.formats import _tensor
 
 N4096 = 4096 * 4096  # the nominal tensor of storage_bits_per_element without a shape
 
@@ -91,23 +97,23 @@ def test_zero_point_width_too_narrow_or_without_zero_point() -> None:
 
 
 STORAGE_CASES = [
-    ("int4", dict(group_size=64, scale_format="bf16"), (8, 256)),
-    ("int4", dict(granularity="channel", scale_format="fp16"), (8, 256)),
-    ("int4", dict(granularity="tensor", scale_format="fp32"), (8, 256)),
-    ("int4_asym", dict(method="minmax", group_size=32, scale_format="fp16"), (4, 128)),
-    ("int8_asym", dict(method="minmax", group_size=32, scale_format="fp16", zero_point_bits=8), (4, 128)),
+    ("int4", {"group_size": 64, "scale_format": "bf16"}, (8, 256)),
+    ("int4", {"granularity": "channel", "scale_format": "fp16"}, (8, 256)),
+    ("int4", {"granularity": "tensor", "scale_format": "fp32"}, (8, 256)),
+    ("int4_asym", {"method": "minmax", "group_size": 32, "scale_format": "fp16"}, (4, 128)),
+    ("int8_asym", {"method": "minmax", "group_size": 32, "scale_format": "fp16", "zero_point_bits": 8}, (4, 128)),
     ("dint4_asym", None, (2, 256)),
-    ("decoupleq_int2", dict(method="affine", group_size=64, scale_format="fp32"), (4, 128)),
+    ("decoupleq_int2", {"method": "affine", "group_size": 64, "scale_format": "fp32"}, (4, 128)),
     ("mxfp4", None, (4, 128)),
-    ("mxfp4", dict(group_size=32, method="mx", scale_format="bf16"), (4, 128)),
+    ("mxfp4", {"group_size": 32, "method": "mx", "scale_format": "bf16"}, (4, 128)),
     ("nvfp4", None, (4, 128)),
-    ("nvfp4", dict(group_size=16, method="nv", scale_format="fp16"), (4, 128)),
+    ("nvfp4", {"group_size": 16, "method": "nv", "scale_format": "fp16"}, (4, 128)),
     ("mxint8", None, (2, 64)),
     ("nf4", None, (4, 256)),
-    ("nf4", dict(group_size=64, scale_format="fp32", double_quant_block=256), (64, 512)),
-    ("nf4", dict(group_size=64, scale_format="fp32", double_quant_block=256), (3, 320)),  # partial block
-    ("int4", dict(group_size=64, scale_format="bf16", outlier_fraction=2**-10), (16, 256)),
-    ("int4", dict(group_size=64, scale_format="bf16", method="signmax"), (4, 128)),
+    ("nf4", {"group_size": 64, "scale_format": "fp32", "double_quant_block": 256}, (64, 512)),
+    ("nf4", {"group_size": 64, "scale_format": "fp32", "double_quant_block": 256}, (3, 320)),  # partial block
+    ("int4", {"group_size": 64, "scale_format": "bf16", "outlier_fraction": 2**-10}, (16, 256)),
+    ("int4", {"group_size": 64, "scale_format": "bf16", "method": "signmax"}, (4, 128)),
 ]
 
 
@@ -451,7 +457,7 @@ def test_crd_absmax_tables_from_pdf_cube_root(block: int) -> None:
         v = crd_values(4, dist, "absmax", block=block, nu=nu)
         assert v[0] == -1.0 and v[-1] == 1.0 and (np.diff(v) > 0).all()
         np.testing.assert_allclose(v, -v[::-1], rtol=0, atol=1e-12)
-        want = _numeric_icdf(lambda x: pdf(x) ** (1 / 3), p, -1.0, 1.0)
+        want = _numeric_icdf(lambda x, pdf=pdf: pdf(x) ** (1 / 3), p, -1.0, 1.0)
         np.testing.assert_allclose(v, want, rtol=0, atol=2e-5, err_msg=f"{dist} B={block}")
 
 

@@ -14,7 +14,15 @@ import pytest
 from models import golden
 from models.errors import MacforgeError
 from models.formats import get_format
-from models.units import COEF_BITS, FRAC_BITS, LUT_BITS, UnitSpec, get_unit, signed_bits, weight_decode
+from models.units import (
+    COEF_BITS,
+    FRAC_BITS,
+    LUT_BITS,
+    UnitSpec,
+    get_unit,
+    signed_bits,
+    weight_decode,
+)
 
 
 def _one_line(e: BaseException) -> str:

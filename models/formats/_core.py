@@ -137,7 +137,7 @@ class Format:
         """Codes for already-scaled values ``x`` (for zero-point formats: ``x = w / s``)."""
         xa = np.asarray(x, dtype=np.float64)
         zp = self._zero_point(zero_point, xa.shape)
-        codes = np.empty(xa.shape, dtype=self.code_dtype)
+        codes: np.ndarray = np.empty(xa.shape, dtype=self.code_dtype)
         nan = np.isnan(xa)
         inf = np.isinf(xa)
         special = nan | inf

@@ -182,8 +182,7 @@ def _is_signed(name: str) -> bool:
 
 def _floor_log2(v: float) -> int:
     """floor(log2 v) of a positive finite float, exactly (frexp: v = m·2^e, m in [0.5, 1))."""
-    m, e = math.frexp(v)
-    return e - 1
+    return math.frexp(v)[1] - 1
 
 
 @lru_cache(maxsize=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -268,6 +268,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: 
         w64 = table[codes] if wdec is None else wdec.astype(np.int64)
         return acts.astype(np.int64) @ w64.T
     kb32 = _F32_EXACT // pmax
+    dtype: Any
     if kb32 >= 1 and (kb32 >= k or kb32 >= 256):
         dtype, kb = np.float32, min(k, kb32)
     else:
@@ -285,10 +286,10 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: 
 def for_unit(name: str) -> Callable[..., np.ndarray]:
     """The golden function of unit ``name`` (mac / dot / dq_group), bound to its spec."""
     u = get_unit(name)
-    fn = {"mac": mac, "dot": dot, "dq_group": dq_group_mac}[u.kind]
+    fn: Any = {"mac": mac, "dot": dot, "dq_group": dq_group_mac}[u.kind]
 
     def bound(*args: object, **kw: object) -> np.ndarray:
-        return fn(u, *args, **kw)  # type: ignore[arg-type]
+        return fn(u, *args, **kw)
 
     bound.__name__ = name
     bound.__doc__ = f"Golden model of {name}: {u.description}. See ``{fn.__name__}``."
