@@ -11,7 +11,7 @@ double-buffered overlap, and the evaluation to tokens/s, J/token, mm², TOPS/W a
 
 from ._costs import HOROWITZ_45NM_AREA_UM2, SRAM_BITCELL_UM2, SRAM_SOURCES, PECost, pe_cost, resolve_unit
 from ._dataflow import GemmMachine, GemmResult, evaluate_gemm, fold_cycles, gemm_compute_cycles
-from ._model import AccelResult, consumes, evaluate, evaluate_summary, machine
+from ._model import AccelResult, consumes, evaluate, evaluate_summary, machine, resolve_formats
 from ._scalesim import SCALESIM_VENV, run_scalesim, scalesim_python
 from ._spec import (DATAFLOWS, SCHEDULES, AcceleratorSpec, ArraySpec, BufferSpec, BuffersSpec, DramSpec,
                     FormatsSpec, PESpec, VectorSpec, arch_from_dict, arch_to_toml, load_arch)
@@ -25,5 +25,5 @@ __all__ = [
     "transformer_workload", "gemm_workload", "parse_gemm",
     "fold_cycles", "gemm_compute_cycles", "GemmMachine", "GemmResult", "evaluate_gemm",
     "PECost", "pe_cost", "resolve_unit", "SRAM_BITCELL_UM2", "HOROWITZ_45NM_AREA_UM2", "SRAM_SOURCES",
-    "AccelResult", "evaluate", "evaluate_summary", "machine", "consumes", "run_scalesim", "scalesim_python", "SCALESIM_VENV",
+    "AccelResult", "evaluate", "evaluate_summary", "machine", "resolve_formats", "consumes", "run_scalesim", "scalesim_python", "SCALESIM_VENV",
 ]

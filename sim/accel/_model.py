@@ -29,9 +29,9 @@ from models.units import UnitSpec
 from ._costs import PECost, arch_pe_costs, buffer_costs, dram_pj_per_bit, resolve_unit, vector_costs
 from ._dataflow import GemmMachine, evaluate_gemm
 from ._spec import AcceleratorSpec
-from ._workloads import Gemm, Workload
+from ._workloads import Gemm, TensorFormats, Workload
 
-__all__ = ["AccelResult", "evaluate", "evaluate_summary", "machine", "consumes"]
+__all__ = ["AccelResult", "evaluate", "evaluate_summary", "machine", "consumes", "resolve_formats"]
 
 _VECTOR_KINDS = {"norm": "norm_ops", "residual": "residual_ops", "rope": "rope_ops", "softmax": "softmax_ops",
                  "act_fn": "act_fn_ops", "quant": "quant_ops", "scale": "scale_ops"}
@@ -67,6 +67,24 @@ def machine(spec: AcceleratorSpec, unit: UnitSpec, cost: PECost) -> GemmMachine:
         w_rd_pj=cw.read_pj_per_bit, w_wr_pj=cw.write_pj_per_bit, a_rd_pj=ca.read_pj_per_bit,
         a_wr_pj=ca.write_pj_per_bit, o_rd_pj=co.read_pj_per_bit, o_wr_pj=co.write_pj_per_bit,
         dram_pj_bit=dram_pj_per_bit(spec.dram))
+
+
+def resolve_formats(spec: AcceleratorSpec, weights: str | None = None, acts: str | None = None,
+                    kv: str | None = None, attn: str | None = None) -> TensorFormats:
+    """Formats per tensor class: the arguments, else the spec's ``[formats]``, else the PE's own
+    (``None`` / ``"auto"``: weights and KV cache in the PE's weight format, activations and
+    attention operands in its activation format)."""
+    unit = resolve_unit(spec.pe.unit)
+    f = spec.formats
+
+    def pick(given: str | None, default: str | None, pe: str) -> str:
+        for v in (given, default):
+            if v is not None and v != "auto":
+                return v
+        return pe
+
+    return TensorFormats(pick(weights, f.weights, unit.weight_format), pick(acts, f.acts, unit.act_format),
+                         pick(kv, f.kv, unit.weight_format), pick(attn, f.attn, unit.act_format))
 
 
 @dataclass

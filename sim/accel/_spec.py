@@ -246,12 +246,13 @@ class FormatsSpec:
     """Default number format per tensor class (``models.formats`` names; CLI flags override).
 
     weights, acts
-        Linear-layer weights and activations (inputs and outputs of the linears). ``None``: the
-        PE unit's weight / activation format.
+        Linear-layer weights and activations (inputs and outputs of the linears). ``None`` or
+        ``"auto"``: the PE unit's weight / activation format.
     kv
-        The KV cache (K and V as stored, read in decode).
+        The KV cache (K and V as stored, read in decode); ``"auto"``: the PE's weight format.
     attn
-        The other operand of the attention matmuls (Q, and the softmax probabilities P).
+        The other operand of the attention matmuls (Q, and the softmax probabilities P);
+        ``"auto"``: the PE's activation format.
     """
 
     weights: str | None = None
@@ -377,6 +378,15 @@ def _build(cls: type, table: dict[str, Any], path: str, text: str, where: tuple[
         raise MacforgeError(f"{path}: [{'.'.join(where) or 'top level'}] {e}") from None
 
 
+def toml_error(path: str | Path, text: str, e: tomllib.TOMLDecodeError) -> MacforgeError:
+    """A malformed-TOML error naming the file and the line (tomllib names it except at the end of
+    the document, which is then the last line)."""
+    msg = str(e)
+    if "line" not in msg:
+        msg += f" (line {max(1, len(text.splitlines()))})"
+    return MacforgeError(f"{path}: malformed TOML: {msg}")
+
+
 def arch_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "") -> AcceleratorSpec:
     """An ``AcceleratorSpec`` from a parsed TOML document (same rules as ``load_arch``)."""
     return _build(AcceleratorSpec, data, path, text, ())  # type: ignore[no-any-return]
@@ -392,7 +402,7 @@ def load_arch(path: str | Path) -> AcceleratorSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise MacforgeError(f"{p}: malformed TOML: {e}") from None
+        raise toml_error(p, text, e) from None
     data.setdefault("name", p.stem)
     return arch_from_dict(data, str(p), text)
 

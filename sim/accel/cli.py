@@ -44,9 +44,7 @@ def add_parser(sub: Any) -> None:
 
 def run_accel(args: argparse.Namespace) -> Any:
     """The ``AccelResult`` for parsed ``accel`` arguments."""
-    from models.units import as_spec
-
-    from . import TensorFormats, evaluate, gemm_workload, load_arch, parse_gemm, transformer_workload
+    from . import evaluate, gemm_workload, load_arch, parse_gemm, resolve_formats, transformer_workload
 
     spec = load_arch(args.arch)
     changes: dict[str, Any] = {}
@@ -57,11 +55,7 @@ def run_accel(args: argparse.Namespace) -> Any:
             changes[path] = v
     if changes:
         spec = spec.replace(**changes)
-    unit = as_spec(spec.pe.unit) if isinstance(spec.pe.unit, str) else None
-    f = spec.formats
-    weights = args.weights or f.weights or (unit.weight_format if unit else "int8")
-    acts = args.acts or f.acts or (unit.act_format if unit else "int8")
-    fm = TensorFormats(weights, acts, args.kv or f.kv, args.attn or f.attn)
+    fm = resolve_formats(spec, args.weights, args.acts, args.kv, args.attn)
     if args.gemm is not None:
         wl = gemm_workload(*parse_gemm(args.gemm), formats=fm)
     else:

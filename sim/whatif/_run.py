@@ -1,0 +1,206 @@
+"""Evaluate a study's points: cache by point hash, local process pool or Dask, resume.
+
+Every finished point is written to ``build/cache/whatif/<study>/<key>.json`` (atomically) by the
+worker that computed it, so killing a sweep loses only the points in flight and a re-run
+computes only the missing ones. A point whose spec cannot work (a format the PE cannot consume,
+a tile that fits no buffer, ...) is a row with ``feasible = False`` and the error, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from models.errors import MacforgeError
+
+from ._study import ROOT, Study, expand_points, point_key
+
+__all__ = ["evaluate_point", "run_study", "RunStats", "CACHE_ROOT", "POINT_DELAY_ENV"]
+
+CACHE_ROOT = ROOT / "build" / "cache" / "whatif"
+# Seconds to sleep per point (only for tests and demos of kill/resume; unset in normal use).
+POINT_DELAY_ENV = "MACFORGE_WHATIF_POINT_DELAY"
+
+_OUT = ("tokens_per_s", "energy_per_token_j", "area_mm2", "cycles", "cycles_compute", "utilization", "bound",
+        "tops", "tops_per_mm2", "tops_per_w", "power_w", "time_s", "dram_bytes", "macs", "pe_unit", "lanes",
+        "rows", "cols", "arrays", "dataflow", "pe_area_um2", "pe_energy_per_mac_pj")
+
+
+@lru_cache(maxsize=64)
+def _base_spec(path: str, text: str) -> Any:
+    from sim.accel import arch_from_dict
+
+    data = tomllib.loads(text)
+    data.setdefault("name", Path(path).stem)
+    return arch_from_dict(data, path, text)
+
+
+def _spec_of(point: dict[str, Any], arch_text: str) -> Any:
+    spec = _base_spec(point["arch"], arch_text)
+    over = dict(point["overrides"])
+    if point.get("measure") == "synth":
+        over["pe.cost"] = "synth"
+    return spec.replace(**over) if over else spec
+
+
+def _workload_of(spec: Any, wl: dict[str, Any]) -> Any:
+    from sim.accel import gemm_workload, parse_gemm, resolve_formats, transformer_workload
+
+    f = resolve_formats(spec)
+    if "gemm" in wl:
+        return gemm_workload(*parse_gemm(wl["gemm"]), formats=f)
+    return transformer_workload(wl["model"], wl["phase"], batch=int(wl["batch"]), seq=int(wl.get("seq", 512)),
+                                context=int(wl.get("context", 512)), formats=f)
+
+
+def evaluate_point(point: dict[str, Any], arch_text: str) -> dict[str, Any]:
+    """One row: the point's inputs (``arch``, ``variant``, each override, the workload) and the
+    accelerator model's outputs, or ``feasible = False`` and ``error``."""
+    from sim.accel import evaluate_summary
+
+    delay = float(os.environ.get(POINT_DELAY_ENV, "0") or 0)
+    if delay:
+        time.sleep(delay)
+    row: dict[str, Any] = {"arch": Path(point["arch"]).stem, "variant": point["variant"], "measure": point["measure"]}
+    row.update({f"set:{k}": v for k, v in point["overrides"].items()})
+    wl = point["workload"]
+    row["workload"] = wl.get("gemm") or f"{wl['model']}-{wl['phase']}"
+    row.update({k: wl.get(k) for k in ("model", "phase", "batch", "seq", "context")})
+    try:
+        spec = _spec_of(point, arch_text)
+        s = evaluate_summary(spec, _workload_of(spec, wl))
+    except MacforgeError as e:
+        row.update(feasible=False, error=str(e))
+        return row
+    row.update({k: s[k] for k in _OUT})
+    row.update({f"format_{k}": v for k, v in (s["formats"] or {}).items()})
+    row.update({f"energy_j_{k}": v for k, v in s["energy_j_breakdown"].items()})
+    row.update({f"area_mm2_{k}": v for k, v in s["area_mm2_breakdown"].items()})
+    row.update(feasible=True, error="")
+    return row
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    tmp.replace(path)
+
+
+def _eval_chunk(items: Sequence[tuple[str, dict[str, Any], str]], cache_dir: str) -> list[tuple[str, dict[str, Any]]]:
+    """Worker: evaluate points and write each one's row to the cache as soon as it is done."""
+    out = []
+    d = Path(cache_dir)
+    for key, point, text in items:
+        row = evaluate_point(point, text)
+        _write_atomic(d / f"{key}.json", row)
+        out.append((key, row))
+    return out
+
+
+class RunStats(dict):  # type: ignore[type-arg]
+    """``points``, ``cached`` (found in the cache), ``computed``, ``infeasible``, ``seconds``."""
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _prewarm(study: Study, points: list[dict[str, Any]]) -> None:
+    """The fitted cost model is global and fitted once (then read from its cache): fit it here,
+    not in every worker. ``measure = "synth"`` points synthesize in the workers instead."""
+    if study.measure != "model":
+        return
+    from sim.accel._costs import arch_pe_costs
+
+    seen = set()
+    for p in points:
+        pe_over = tuple(sorted((k, str(v)) for k, v in p["overrides"].items() if k.startswith("pe.")))
+        if (p["arch"], pe_over) in seen:
+            continue
+        seen.add((p["arch"], pe_over))
+        try:
+            arch_pe_costs(_spec_of(p, study.arch_text[p["arch"]]))
+        except MacforgeError:
+            pass  # flagged per point later
+
+
+def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler: str | None = None,
+              progress: bool = True, cache_dir: Path | None = None) -> tuple[pd.DataFrame, RunStats]:
+    """Evaluate every point of ``study`` (cached points are read, not recomputed)."""
+    from tqdm import tqdm
+
+    if executor not in ("local", "dask"):
+        raise MacforgeError(f"--executor must be 'local' or 'dask', not {executor!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise MacforgeError(f"--workers must be a positive integer, not {workers!r}")
+    t0 = time.perf_counter()
+    points = expand_points(study)
+    cdir = cache_dir or CACHE_ROOT / study.name
+    cdir.mkdir(parents=True, exist_ok=True)
+    keys = [point_key(p, study.arch_text[p["arch"]]) for p in points]
+    rows: dict[str, dict[str, Any]] = {}
+    for k in set(keys):
+        f = cdir / f"{k}.json"
+        if f.exists():
+            try:
+                rows[k] = json.loads(f.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass  # a torn file from a killed writer cannot exist (atomic rename); recompute anyway
+    todo = list({k: (k, p, study.arch_text[p["arch"]]) for k, p in zip(keys, points) if k not in rows}.values())
+    cached = len(points) - sum(1 for k in keys if k not in rows)
+    if todo:
+        _prewarm(study, [t[1] for t in todo])
+        size = max(1, min(256, len(todo) // (workers * 8) or 1))
+        chunks = list(_chunks(todo, size))
+        bar = tqdm(total=len(todo), desc=f"whatif {study.name}", file=sys.stderr, disable=not progress or None,
+                   leave=False)
+        if executor == "local":
+            _run_local(chunks, str(cdir), workers, rows, bar)
+        else:
+            _run_dask(chunks, str(cdir), workers, scheduler, rows, bar)
+        bar.close()
+    df = pd.DataFrame([rows[k] for k in keys])
+    stats = RunStats(points=len(points), cached=cached, computed=len(todo),
+                     infeasible=int((~df.feasible.astype(bool)).sum()) if len(df) else 0,
+                     seconds=time.perf_counter() - t0, executor=executor, workers=workers)
+    return df, stats
+
+
+def _run_local(chunks: list[list[Any]], cdir: str, workers: int, rows: dict[str, Any], bar: Any) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futs = [pool.submit(_eval_chunk, c, cdir) for c in chunks]
+        for f in as_completed(futs):
+            done = f.result()
+            rows.update(done)
+            bar.update(len(done))
+
+
+def _run_dask(chunks: list[list[Any]], cdir: str, workers: int, scheduler: str | None, rows: dict[str, Any],
+              bar: Any) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:  # a local cluster on loopback only
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               host="127.0.0.1")
+    try:
+        with Client(cluster if cluster is not None else scheduler) as client:
+            futs = client.map(_eval_chunk, chunks, cache_dir=cdir, pure=False)
+            for f in as_completed(futs):
+                done = f.result()
+                rows.update(done)
+                bar.update(len(done))
+    finally:
+        if cluster is not None:
+            cluster.close()

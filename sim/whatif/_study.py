@@ -1,0 +1,167 @@
+"""A what-if study: TOML → the list of independent points it sweeps.
+
+Study file (every key below; unknown keys are errors naming the file, key and line)::
+
+    name = "w4a8_dint_vs_int8"          # default: the file's stem; output reports/whatif/<name>/
+    description = "..."
+    measure = "model"                   # PE cost: "model" (fitted cost model) | "synth" (each point's
+                                        # PE synthesized and simulated for energy: slow)
+    arch = ["examples/arch/w8a8_int8.toml", "examples/arch/w4a8_dint.toml"]   # base accelerators
+                                        # (relative to the study file, else the repository root)
+
+    [sweep]                             # cartesian product of accelerator overrides
+    "array.rows" = [16, 32]             # dotted AcceleratorSpec paths (sim/accel/_spec.py)
+    "dram.bandwidth_gb_s" = [34.0, 68.0]
+
+    [[variant]]                         # optional groups of overrides that go together (crossed
+    "pe.unit" = "dot8_int8xint8"        # with the sweep), e.g. a PE and its formats
+    "formats.weights" = "int8"
+
+    [workload]
+    models = ["llama-7b"]               # or gemm = ["64x128x32", ...]
+    phases = ["prefill", "decode"]
+    batch = [1]
+    seq = [512]                         # prefill only
+    context = [512]                     # decode only
+
+Points are plain JSON-able dicts; ``point_key`` hashes one (with the content of its base arch
+file) for the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.errors import MacforgeError
+from sim.accel._spec import _where, toml_error
+
+__all__ = ["Study", "load_study", "study_from_dict", "expand_points", "point_key", "MODEL_VERSION"]
+
+ROOT = Path(__file__).resolve().parents[2]
+# Bumped when the accelerator model's arithmetic changes, so cached points are recomputed.
+MODEL_VERSION = "accel-1"
+
+_TOP = {"name", "description", "measure", "arch", "sweep", "variant", "workload"}
+_WORKLOAD = {"models", "gemm", "phases", "batch", "seq", "context"}
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed study (see the module docstring)."""
+
+    name: str
+    description: str
+    measure: str
+    archs: tuple[Path, ...]
+    sweep: dict[str, list[Any]]
+    variants: tuple[dict[str, Any], ...]
+    workload: dict[str, list[Any]]
+    path: Path | None = None
+    arch_text: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+def _as_list(v: Any) -> list[Any]:
+    return list(v) if isinstance(v, list) else [v]
+
+
+def study_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "", base: Path | None = None) -> Study:
+    """A ``Study`` from a parsed TOML document."""
+    for k in data:
+        if k not in _TOP:
+            raise MacforgeError(f"{_where(path, text, (), k)}: unknown key; known here: {', '.join(sorted(_TOP))}")
+    measure = data.get("measure", "model")
+    if measure not in ("model", "synth"):
+        raise MacforgeError(f"{_where(path, text, (), 'measure')}: must be 'model' or 'synth', not {measure!r}")
+    archs = _as_list(data.get("arch", []))
+    if not archs or not all(isinstance(a, str) for a in archs):
+        raise MacforgeError(f"{_where(path, text, (), 'arch')}: must be a list of accelerator TOML paths")
+    resolved = []
+    for a in archs:
+        cands = [Path(a)] if Path(a).is_absolute() else [p / a for p in ([base] if base else []) + [ROOT]]
+        hit = next((c for c in cands if c.exists()), None)
+        if hit is None:
+            raise MacforgeError(f"{_where(path, text, (), 'arch')}: accelerator file {a!r} not found")
+        resolved.append(hit.resolve())
+    sweep = data.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise MacforgeError(f"{_where(path, text, (), 'sweep')}: must be a table of override lists")
+    sweep = {k: _as_list(v) for k, v in sweep.items()}
+    for k, v in sweep.items():
+        if not v:
+            raise MacforgeError(f"{_where(path, text, ('sweep',), k)}: needs at least one value")
+    variants = data.get("variant", [{}])
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise MacforgeError(f"{_where(path, text, (), 'variant')}: must be an array of tables ([[variant]])")
+    wl = data.get("workload", {})
+    if not isinstance(wl, dict):
+        raise MacforgeError(f"{_where(path, text, (), 'workload')}: must be a table")
+    for k in wl:
+        if k not in _WORKLOAD:
+            raise MacforgeError(f"{_where(path, text, ('workload',), k)}: unknown key; known here: "
+                                f"{', '.join(sorted(_WORKLOAD))}")
+    workload = {k: _as_list(v) for k, v in wl.items()}
+    if not workload.get("models") and not workload.get("gemm"):
+        raise MacforgeError(f"{path}: [workload] needs models = [...] or gemm = [...]")
+    name = data.get("name") or (Path(path).stem if path != "<dict>" else "study")
+    texts = {str(p): p.read_text() for p in resolved}
+    return Study(str(name), str(data.get("description", "")), measure, tuple(resolved), sweep,
+                 tuple(variants), workload, Path(path) if path != "<dict>" else None, texts)
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a study TOML file (errors name the file, the key and its line)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise MacforgeError(f"cannot read study {p}: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise toml_error(p, text, e) from None
+    return study_from_dict(data, str(p), text, p.parent.resolve())
+
+
+def _workloads(w: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for g in w.get("gemm", []):
+        out.append({"gemm": str(g)})
+    for model in w.get("models", []):
+        for phase in w.get("phases", ["decode"]):
+            for batch in w.get("batch", [1]):
+                if phase == "prefill":
+                    for seq in w.get("seq", [512]):
+                        out.append({"model": model, "phase": phase, "batch": batch, "seq": seq})
+                else:
+                    for ctx in w.get("context", [512]):
+                        out.append({"model": model, "phase": phase, "batch": batch, "context": ctx})
+    return out
+
+
+def expand_points(study: Study) -> list[dict[str, Any]]:
+    """Every point: base arch × variant × sweep product × workload (plain dicts)."""
+    keys = list(study.sweep)
+    combos = list(itertools.product(*(study.sweep[k] for k in keys))) if keys else [()]
+    points = []
+    for arch in study.archs:
+        for vi, var in enumerate(study.variants):
+            for combo in combos:
+                over = dict(var)
+                over.update(zip(keys, combo))
+                for wl in _workloads(study.workload):
+                    points.append({"arch": str(arch), "variant": vi, "overrides": over, "workload": wl,
+                                   "measure": study.measure})
+    return points
+
+
+def point_key(point: dict[str, Any], arch_text: str) -> str:
+    """Cache key of a point: its spec, its base arch file's content and ``MODEL_VERSION``."""
+    ident = json.dumps({"p": {k: v for k, v in point.items() if k != "arch"}, "arch": arch_text,
+                        "v": MODEL_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(ident.encode()).hexdigest()[:24]
