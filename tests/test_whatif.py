@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from models.errors import MacforgeError
-from sim.whatif import POINT_DELAY_ENV, expand_points, load_study, pareto_front, run_study, write_outputs
+from sim.whatif import (POINT_DELAY_ENV, expand_points, load_study, pareto_front, read_cache, run_study,
+                        write_outputs)
 from sim.whatif.cli import add_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,13 +114,13 @@ def test_killed_sweep_resumes_with_only_the_missing_points(tmp_path: Path) -> No
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, start_new_session=True)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and len(list(cache.glob("*.json"))) < 3:
+        while time.time() < deadline and len(read_cache(cache)) < 3:
             time.sleep(0.05)
         assert proc.poll() is None, "the sweep finished before it could be killed"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done = len(list(cache.glob("*.json")))
+    done = len(read_cache(cache))
     assert 3 <= done < 16
     df, stats = run_study(load_study(sf), workers=1, progress=False, cache_dir=cache)
     assert stats["cached"] == done and stats["computed"] == 16 - done

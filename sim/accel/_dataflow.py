@@ -128,6 +128,14 @@ class GemmResult:
     folds: int
 
     def as_row(self) -> dict[str, Any]:
+        """A fresh dict of the result's fields (``dram_bytes_*``, ``sram_bytes_*``, ``energy_pj_*``)."""
+        cached = self.__dict__.get("_row")
+        if cached is None:
+            cached = self._row_uncached()
+            object.__setattr__(self, "_row", cached)
+        return dict(cached)
+
+    def _row_uncached(self) -> dict[str, Any]:
         row: dict[str, Any] = {
             "cycles": self.cycles, "cycles_compute": self.cycles_compute, "cycles_sram": self.cycles_sram,
             "cycles_dram": self.cycles_dram, "bound": self.bound, "tile_m": self.tile_m, "tile_n": self.tile_n,

@@ -111,6 +111,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def _engine(g: Gemm, unit: UnitSpec, att: UnitSpec | None) -> str:
     if g.role == "linear":
         for port, fmt, what in (("w", g.w_fmt, "weights"), ("a", g.a_fmt, "activations")):

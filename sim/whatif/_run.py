@@ -1,8 +1,10 @@
 """Evaluate a study's points: cache by point hash, local process pool or Dask, resume.
 
-Every finished point is written to ``build/cache/whatif/<study>/<key>.json`` (atomically) by the
-worker that computed it, so killing a sweep loses only the points in flight and a re-run
-computes only the missing ones. A point whose spec cannot work (a format the PE cannot consume,
+Every finished point is appended (one JSON line ``{"key", "row"}``, flushed at once) by the
+worker that computed it to a ``part-*.jsonl`` file in ``build/cache/whatif/<study>/``, so killing
+a sweep loses only the points in flight (a torn last line is ignored) and a re-run computes only
+the missing ones. One file per chunk rather than per point: creating thousands of small files
+cost more than evaluating the points. A point whose spec cannot work (a format the PE cannot consume,
 a tile that fits no buffer, ...) is a row with ``feasible = False`` and the error, not a crash.
 """
 
@@ -13,6 +15,7 @@ import os
 import sys
 import time
 import tomllib
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -23,7 +26,7 @@ from models.errors import MacforgeError
 
 from ._study import ROOT, Study, expand_points, point_key
 
-__all__ = ["evaluate_point", "run_study", "RunStats", "CACHE_ROOT", "POINT_DELAY_ENV"]
+__all__ = ["evaluate_point", "run_study", "RunStats", "CACHE_ROOT", "POINT_DELAY_ENV", "read_cache"]
 
 CACHE_ROOT = ROOT / "build" / "cache" / "whatif"
 # Seconds to sleep per point (only for tests and demos of kill/resume; unset in normal use).
@@ -88,21 +91,30 @@ def evaluate_point(point: dict[str, Any], arch_text: str) -> dict[str, Any]:
     return row
 
 
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, default=str))
-    tmp.replace(path)
-
-
 def _eval_chunk(items: Sequence[tuple[str, dict[str, Any], str]], cache_dir: str) -> list[tuple[str, dict[str, Any]]]:
-    """Worker: evaluate points and write each one's row to the cache as soon as it is done."""
+    """Worker: evaluate points, appending each one's row to the cache as soon as it is done."""
     out = []
-    d = Path(cache_dir)
-    for key, point, text in items:
-        row = evaluate_point(point, text)
-        _write_atomic(d / f"{key}.json", row)
-        out.append((key, row))
+    path = Path(cache_dir) / f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+    with open(path, "a") as f:
+        for key, point, text in items:
+            row = evaluate_point(point, text)
+            f.write(json.dumps({"key": key, "row": row}, default=str) + "\n")
+            f.flush()  # in the OS as soon as it is computed: a killed worker loses only its current point
+            out.append((key, row))
     return out
+
+
+def read_cache(cache_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every cached row by point key (torn lines from a killed writer are skipped)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for part in sorted(Path(cache_dir).glob("part-*.jsonl")):
+        for line in part.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[rec["key"]] = rec["row"]
+    return rows
 
 
 class RunStats(dict):  # type: ignore[type-arg]
@@ -147,14 +159,8 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
     cdir = cache_dir or CACHE_ROOT / study.name
     cdir.mkdir(parents=True, exist_ok=True)
     keys = [point_key(p, study.arch_text[p["arch"]]) for p in points]
-    rows: dict[str, dict[str, Any]] = {}
-    for k in set(keys):
-        f = cdir / f"{k}.json"
-        if f.exists():
-            try:
-                rows[k] = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
-                pass  # a torn file from a killed writer cannot exist (atomic rename); recompute anyway
+    wanted = set(keys)
+    rows = {k: v for k, v in read_cache(cdir).items() if k in wanted}
     todo = list({k: (k, p, study.arch_text[p["arch"]]) for k, p in zip(keys, points) if k not in rows}.values())
     cached = len(points) - sum(1 for k in keys if k not in rows)
     if todo:
