@@ -297,3 +297,27 @@ def test_numba_tile_search_matches_numpy_reference() -> None:
                 assert a[key] == pytest.approx(b[key], rel=1e-9), (key, args)
         checked += 1
     assert checked > 150
+
+
+def test_arrays_attention_unit_and_vector_overlap() -> None:
+    base = explicit(AcceleratorSpec(pe=PESpec(unit="mac_int8xint8")).replace(
+        **{"array.rows": 8, "array.cols": 8, "array.dataflow": "os", "dram.bandwidth_gb_s": 1e4}))
+    one = evaluate(base, gemm_workload(64, 256, 64)).gemms.iloc[0]
+    two = evaluate(base.replace(**{"array.count": 2}), gemm_workload(64, 256, 64)).gemms.iloc[0]
+    folds, per = fold_cycles("os", 8, 8, 64, 256, 64)
+    assert (one.cycles_compute, two.cycles_compute) == (folds * per, -(-folds // 2) * per)
+    # a W4A8 PE with an INT8 attention datapath: attention on it, its area added to every PE
+    w4 = example("w4a8_dint").replace(**{"pe.attention_unit": "dot8_int8xint8",
+                                         "pe.attention_energy_per_mac_pj": 0.09, "pe.attention_area_um2": 500.0})
+    wl = transformer_workload("opt-125m", "prefill", seq=64, formats=TensorFormats("dint4_sym", "int8", "int8", "int8"))
+    r = evaluate(w4, wl)
+    att = r.gemms[r.gemms.role == "attention"]
+    assert set(att.engine) == {"attention_unit"}
+    assert att.energy_pj_mac.sum() == pytest.approx(att.macs.sum() * 0.09)
+    assert r.summary["pe_area_um2"] == 300.0 + 500.0
+    serial = evaluate(example("w8a8_int8"), transformer_workload("opt-125m", "prefill", seq=64))
+    overlap = evaluate(example("w8a8_int8").replace(**{"vector.overlap": True}),
+                       transformer_workload("opt-125m", "prefill", seq=64))
+    lay_s, lay_o = serial.layers.iloc[0], overlap.layers.iloc[0]
+    assert lay_s.cycles == pytest.approx(lay_s.cycles_gemm + lay_s.cycles_vector)
+    assert lay_o.cycles == pytest.approx(max(lay_o.cycles_gemm, lay_o.cycles_vector))

@@ -31,8 +31,8 @@ the other half receives the next tile). The Mt, Nt candidates are the full exten
 array-aligned powers of two below it; the one with the fewest cycles (then least energy, then the largest tile) wins.
 
 Timing: the array's cycles are max(compute, each buffer's SRAM-port cycles: array-side reads
-and partial-sum traffic / (banks × word bits); DRAM fills go to the other half of the double
-buffer and do not compete) ("effective compute"), DRAM cycles = DRAM bits / bits per cycle. Double buffering overlaps the DRAM transfer
+and partial-sum traffic / (banks × word bits), one set of buffers shared by all arrays; DRAM
+fills go to the other half of the double buffer and do not compete) ("effective compute"), DRAM cycles = DRAM bits / bits per cycle. Double buffering overlaps the DRAM transfer
 of step i+1 with the compute of step i over n = (sequential fold steps) equal steps:
 cycles = d + c + (n - 1)·max(c, d) with c, d the per-step compute and DRAM cycles, so the first
 load and the last compute are exposed. The roof with the most cycles is the GEMM's ``bound``.
@@ -296,9 +296,9 @@ def evaluate_gemm_reference(mc: GemmMachine, m: int, k: int, n: int, count: int,
     w_fill = w_d if w_dram else ones * (w_tot * count)
     # fills land in the half of the double buffer the array is not reading: only array-side
     # traffic competes for the ports
-    sram_w_cyc = w_sram / mc.w_port_bits / mc.arrays
-    sram_a_cyc = a_sram / mc.a_port_bits / mc.arrays
-    sram_o_cyc = (o_sram_rd + o_sram_wr) / mc.o_port_bits / mc.arrays
+    sram_w_cyc = w_sram / mc.w_port_bits  # the buffers (and their banks) are shared by all arrays
+    sram_a_cyc = a_sram / mc.a_port_bits
+    sram_o_cyc = (o_sram_rd + o_sram_wr) / mc.o_port_bits
     eff = np.maximum.reduce([compute.astype(np.float64), sram_w_cyc, sram_a_cyc, sram_o_cyc])
     dram_cyc = dram / mc.dram_bits_per_cycle
     steps = np.maximum(_ceil(folds_total, mc.arrays), 1)

@@ -105,9 +105,9 @@ def search_tiles(p: np.ndarray, mts: np.ndarray, nts: np.ndarray) -> np.ndarray:
                 o_sram = o_el * acc * count  # reads and writes each
                 a_fill = a_d if a_dram else a_tot * count
                 w_fill = w_d if w_dram else w_tot * count
-                sw = w_sram / w_port / arrays
-                sa = a_sram / a_port / arrays
-                so = 2.0 * o_sram / o_port / arrays
+                sw = w_sram / w_port  # the buffers (and their banks) are shared by all arrays
+                sa = a_sram / a_port
+                so = 2.0 * o_sram / o_port
                 eff = max(float(compute), sw, sa, so)
                 dcyc = dram / dram_bpc
                 steps = max(_cdiv(folds_total, arrays), 1)

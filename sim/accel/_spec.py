@@ -81,7 +81,8 @@ class ArraySpec:
     rows, cols
         PEs per array (R × C).
     count
-        Number of identical arrays; a GEMM's folds are spread over them, DRAM is shared.
+        Number of identical arrays; a GEMM's folds are spread over them; the buffers (their
+        banks) and DRAM are shared.
     dataflow
         ``os`` (output stationary: R ← M, C ← N, K streams), ``ws`` (weight stationary:
         R ← K, C ← N, M streams) or ``is`` (input stationary: R ← K, C ← M, N streams).
