@@ -321,3 +321,16 @@ def test_arrays_attention_unit_and_vector_overlap() -> None:
     lay_s, lay_o = serial.layers.iloc[0], overlap.layers.iloc[0]
     assert lay_s.cycles == pytest.approx(lay_s.cycles_gemm + lay_s.cycles_vector)
     assert lay_o.cycles == pytest.approx(max(lay_o.cycles_gemm, lay_o.cycles_vector))
+
+
+def test_which_formats_a_pe_consumes() -> None:
+    from models.units import get_unit
+    from sim.accel import consumes
+
+    int8, lut, dint = get_unit("dot8_int8xint8"), get_unit("dot8_lut4xint8"), get_unit("dot8_dint4_sym_xint8")
+    assert consumes(int8, "int4", "w") and consumes(int8, "decoupleq_int2", "w")  # integers in range
+    assert not consumes(int8, "nf4", "w") and not consumes(int8, "fp8_e4m3", "w")
+    assert all(consumes(lut, f, "w") for f in ("nf4", "mxfp4", "nvfp4", "crd4_normal_absmax64"))
+    assert not consumes(lut, "int8", "w")  # 8 code bits into a 16-entry LUT
+    assert consumes(dint, "dint4_sym", "w") and not consumes(dint, "int4", "w")
+    assert consumes(int8, "int6", "a") and not consumes(int8, "fp16", "a")

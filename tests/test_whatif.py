@@ -29,6 +29,7 @@ STUDY = """
 name = "{name}"
 description = "test study"
 arch = ["examples/arch/w8a8_int8.toml", "examples/arch/w4a8_dint.toml"]
+baseline = "w8a8_int8"
 [sweep]
 "pe.energy_per_mac_pj" = [0.05]
 "pe.area_um2" = [300.0]
@@ -96,6 +97,19 @@ def test_local_run_flags_infeasible_points_and_writes_outputs(local_run: tuple) 
     assert "16 points" in md and "4 flagged infeasible" in md and "takes dint4_sym" in md
     best = ok[ok.workload == "opt-125m-decode"].tokens_per_s.max()
     assert f"{best:.4g}" in md  # the front's best throughput is reported from the data
+
+
+def test_baseline_comparison(local_run: tuple) -> None:
+    from sim.whatif import baseline_table
+
+    _, df, _, tmp = local_run
+    bt = baseline_table(df, "w8a8_int8")
+    assert set(bt.arch) == {"w4a8_dint"} and len(bt) == 4  # variant 0 only: variant 1 is infeasible on dINT
+    assert np.allclose(bt.pe_energy_x, 1.0)  # both PEs priced 0.05 pJ/MAC here
+    dec = bt[bt.workload == "opt-125m-decode"]
+    assert (dec.energy_per_token_x > 1.3).all()  # half the weight bytes
+    assert ((bt.mac_energy_share > 0) & (bt.mac_energy_share < 1)).all()
+    assert "how much of the PE-level saving survives" in (tmp / "out" / "summary.md").read_text()
 
 
 def test_rerun_reads_every_point_from_the_cache(local_run: tuple) -> None:

@@ -40,8 +40,12 @@ _VECTOR_KINDS = {"norm": "norm_ops", "residual": "residual_ops", "rope": "rope_o
 @lru_cache(maxsize=4096)
 def consumes(unit: UnitSpec, fmt: str, port: str) -> bool:
     """Whether ``unit`` takes tensors of format ``fmt`` on its weight (``w``) or activation
-    (``a``) port: the unit's own format; a narrower signed integer (sign-extended); for a
+    (``a``) port: the unit's own format; a narrower signed integer (sign-extended); on the weight
+    port of a plain integer PE any format whose values are integers inside the PE's weight range
+    (e.g. decoupleQ's {-2..1}: its float offset is applied as z·Σa on the vector unit); for a
     programmable-LUT unit any format with as many code bits (its table is loaded)."""
+    import numpy as np
+
     from models.formats import get_format
 
     mine = unit.weight_format if port == "w" else unit.act_format
@@ -50,7 +54,14 @@ def consumes(unit: UnitSpec, fmt: str, port: str) -> bool:
     f, g = get_format(fmt), get_format(mine)
     if f.kind == "int" and g.kind == "int" and f.bits <= g.bits:
         return True
-    return port == "w" and unit.lut == "programmable" and f.bits == unit.decode.bits and f.zp_codes is None
+    if port != "w" or f.zp_codes is not None:
+        return False
+    if unit.lut == "programmable":
+        return f.bits == unit.decode.bits
+    v = f.values[np.isfinite(f.values)] if f.values is not None else np.array([np.nan])
+    lo, hi = unit.weight_int_range
+    return (unit.lut == "none" and unit.decode.unit == 1 and unit.decode.zp_mask is None
+            and bool(np.all(v == np.round(v))) and lo <= v.min() and v.max() <= hi)
 
 
 def machine(spec: AcceleratorSpec, unit: UnitSpec, cost: PECost) -> GemmMachine:

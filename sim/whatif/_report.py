@@ -13,7 +13,7 @@ import pandas as pd
 
 from ._study import MODEL_VERSION, ROOT, Study
 
-__all__ = ["pareto_front", "write_outputs", "PARETO_AXES"]
+__all__ = ["pareto_front", "write_outputs", "PARETO_AXES", "baseline_table"]
 
 # (x maximized, y minimized) pairs plotted per workload
 PARETO_AXES = (("tokens_per_s", "energy_per_token_j"), ("tokens_per_s", "area_mm2"))
@@ -68,6 +68,35 @@ def _plot(df: pd.DataFrame, x: str, y: str, path: Path, title: str, set_cols: li
     return fronts
 
 
+def baseline_table(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Each feasible point against the ``baseline`` arch's point with the same workload, variant
+    and overrides: PE-level ratios (energy per MAC, PE area) beside system-level ones (J/token,
+    tokens/s, chip area, TOPS/W). Ratios are "baseline / this" for costs, "this / baseline" for
+    throughput, so > 1 is better for both."""
+    ok = df[df.feasible.astype(bool)]
+    keys = ["workload", "batch", "seq", "context", "variant"] + [c for c in df.columns if c.startswith("set:")]
+    keys = [k for k in keys if k in ok.columns]
+    base = ok[ok.arch == baseline]
+    out = []
+    for _, r in ok[ok.arch != baseline].iterrows():
+        m = base
+        for k in keys:
+            m = m[(m[k] == r[k]) | (m[k].isna() & pd.isna(r[k]))]
+        if len(m) != 1:
+            continue
+        b = m.iloc[0]
+        out.append({
+            "workload": r.workload, "arch": r.arch, "variant": r.variant,
+            "pe_energy_x": b.pe_energy_per_mac_pj / r.pe_energy_per_mac_pj, "pe_area_x": b.pe_area_um2 / r.pe_area_um2,
+            "energy_per_token_x": b.energy_per_token_j / r.energy_per_token_j,
+            "tokens_per_s_x": r.tokens_per_s / b.tokens_per_s, "area_x": b.area_mm2 / r.area_mm2,
+            "tops_per_w_x": r.tops_per_w / b.tops_per_w,
+            "mac_energy_share": r.energy_j_mac / (r.energy_j_mac + r.energy_j_sram + r.energy_j_dram + r.energy_j_vector),
+            "bound": r.bound, "baseline_bound": b.bound,
+        })
+    return pd.DataFrame(out)
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -92,6 +121,24 @@ def write_outputs(study: Study, df: pd.DataFrame, stats: dict[str, Any], out_dir
           "", "Columns of `results.csv`: inputs (`arch`, `variant`, `set:<field>` overrides, workload) and the "
           "accelerator model's outputs (sim/accel: `tokens_per_s`, `energy_per_token_j`, `area_mm2`, `utilization`, "
           "`bound`, energy and area breakdowns).", ""]
+    if len(ok) and study.baseline:
+        bt = baseline_table(df, study.baseline)
+        if len(bt):
+            bt.to_csv(out / "versus_baseline.csv", index=False)
+            paths.append(out / "versus_baseline.csv")
+            md += [f"## Against `{study.baseline}`: how much of the PE-level saving survives", "",
+                   "Ratios baseline/this for costs and this/baseline for throughput (> 1: this point is better). "
+                   "`PE energy×` and `PE area×` are the single PE's (energy per MAC, µm² per PE) from the cost "
+                   "source above; the system ratios include buffers, DRAM traffic (with each format's scales and "
+                   "zero points), the vector unit and the array's utilization. `MAC share` is the fraction of "
+                   "this point's energy spent in the PEs.", "",
+                   "| workload | arch | variant | PE energy× | PE area× | J/token× | tokens/s× | chip area× | TOPS/W× | "
+                   "MAC share | bound (this / baseline) |", "|" + "---|" * 11]
+            for r in bt.itertuples():
+                md.append(f"| {r.workload} | {r.arch} | {r.variant} | {r.pe_energy_x:.2f} | {r.pe_area_x:.2f} | "
+                          f"{r.energy_per_token_x:.2f} | {r.tokens_per_s_x:.2f} | {r.area_x:.2f} | {r.tops_per_w_x:.2f} | "
+                          f"{r.mac_energy_share:.0%} | {r.bound} / {r.baseline_bound} |")
+            md.append("")
     if len(ok):
         for x, y in PARETO_AXES:
             png = out / f"pareto_{y}.png"

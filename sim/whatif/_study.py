@@ -8,6 +8,7 @@ Study file (every key below; unknown keys are errors naming the file, key and li
                                         # PE synthesized and simulated for energy: slow)
     arch = ["examples/arch/w8a8_int8.toml", "examples/arch/w4a8_dint.toml"]   # base accelerators
                                         # (relative to the study file, else the repository root)
+    baseline = "w8a8_int8"              # optional: summary.md compares every other arch with it
 
     [sweep]                             # cartesian product of accelerator overrides
     "array.rows" = [16, 32]             # dotted AcceleratorSpec paths (sim/accel/_spec.py)
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Bumped when the accelerator model's arithmetic changes, so cached points are recomputed.
 MODEL_VERSION = "accel-2"
 
-_TOP = {"name", "description", "measure", "arch", "sweep", "variant", "workload"}
+_TOP = {"name", "description", "measure", "arch", "baseline", "sweep", "variant", "workload"}
 _WORKLOAD = {"models", "gemm", "phases", "batch", "seq", "context"}
 
 
@@ -63,6 +64,7 @@ class Study:
     variants: tuple[dict[str, Any], ...]
     workload: dict[str, list[Any]]
     path: Path | None = None
+    baseline: str | None = None
     arch_text: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -110,8 +112,12 @@ def study_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "", 
         raise MacforgeError(f"{path}: [workload] needs models = [...] or gemm = [...]")
     name = data.get("name") or (Path(path).stem if path != "<dict>" else "study")
     texts = {str(p): p.read_text() for p in resolved}
+    baseline = data.get("baseline")
+    if baseline is not None and baseline not in {p.stem for p in resolved}:
+        raise MacforgeError(f"{_where(path, text, (), 'baseline')}: {baseline!r} is not one of the arch files' "
+                            f"names ({', '.join(p.stem for p in resolved)})")
     return Study(str(name), str(data.get("description", "")), measure, tuple(resolved), sweep,
-                 tuple(variants), workload, Path(path) if path != "<dict>" else None, texts)
+                 tuple(variants), workload, Path(path) if path != "<dict>" else None, baseline, texts)
 
 
 def load_study(path: str | Path) -> Study:
