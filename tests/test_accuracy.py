@@ -14,9 +14,17 @@ import pytest
 
 from models import realdata as rd
 from models.errors import MacforgeError
-from models.formats import get_format
+from models.formats import get_format, storage_bits_per_element
 from models.quant import ActQuantizer, fake_quant, weight_scaling
-from sim.accuracy import QuantConfig, add_parser, cmd_quant, run_quant, window_kl
+from sim.accuracy import (
+    QuantConfig,
+    add_parser,
+    cmd_quant,
+    export_streams,
+    run_quant,
+    run_study,
+    window_kl,
+)
 from sim.accuracy._smollm2 import (
     SITES,
     ActHook,
@@ -27,13 +35,19 @@ from sim.accuracy._smollm2 import (
     linear_names,
 )
 
-TINY = dict(windows=1, window=32, blocks=(0, 1), calib_tokens=64, calib_len=32, alpha_points=4,
+TINY = dict(windows=1, window=16, blocks=(0, 1), calib_tokens=64, calib_len=32, alpha_points=4,
             search_tokens=64, search_rows=32)
 
 
+@pytest.fixture(scope="module")
+def _module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("quant")
+
+
 @pytest.fixture(autouse=True)
-def _tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MACFORGE_QUANT_CACHE", str(tmp_path / "quant"))
+def _tmp_cache(_module_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one cache for the module: the unquantized reference of a window is computed once
+    monkeypatch.setenv("MACFORGE_QUANT_CACHE", str(_module_cache))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 @pytest.mark.parametrize("kw, message", [
     ({"model": "gpt5"}, "unknown model 'gpt5'; known: smollm2, minilm"),
     ({"method": "awq"}, "unknown method 'awq'; known: rtn, smoothquant, aqas, slac, gptq, "
-                        "aqas+gptq, slac+gptq"),
+                        "aqas+gptq, slac+gptq, nupes"),
     ({"weights": "int3_asym"}, "unknown weight format 'int3_asym'; known: fp, int2"),
     ({"acts": "ue4m3"}, "format ue4m3 is a scale format; it cannot hold activations"),
     ({"weights": "int4", "method": "aqas"}, "method aqas balances weight and activation"),
@@ -91,10 +105,10 @@ def test_cli_bad_input_raises_macforge_error() -> None:
 
 # ------------------------------------------------------------------------ exactness claims
 def test_reference_logits_are_the_forward_logits() -> None:
-    seq = rd.smollm2_eval_windows(1, 32)[0]
+    seq = rd.smollm2_eval_windows(1, 16)[0]
     logits = rd.smollm2_forward(seq).logits
     assert logits is not None
-    assert np.array_equal(window_kl(0, 32, logits), np.zeros(32))
+    assert np.array_equal(window_kl(0, 16, logits), np.zeros(16))
 
 
 @pytest.mark.parametrize("site", list(SITES))
@@ -138,8 +152,8 @@ def test_golden_gemm_equals_fake_quant(wname: str) -> None:
 
 # -------------------------------------------------------------------------------- the runs
 def test_reference_run_reproduces_smollm2_perplexity() -> None:
-    doc = run_quant(QuantConfig(windows=1, window=32), progress=False)
-    assert doc["perplexity"] == rd.smollm2_perplexity(1, 32)
+    doc = run_quant(QuantConfig(windows=1, window=16), progress=False)
+    assert doc["perplexity"] == rd.smollm2_perplexity(1, 16)
     assert doc["kl_vs_reference"] == 0.0
     assert doc["reference_perplexity"] == doc["perplexity"]
 
@@ -166,11 +180,14 @@ def test_rtn_w4a8_tiny_and_cache() -> None:
 
 @pytest.mark.parametrize("method", ["smoothquant", "aqas", "slac", "gptq", "aqas+gptq"])
 def test_methods_tiny(method: str) -> None:
-    kw = dict(TINY, blocks=(0,)) if "gptq" in method else TINY  # GPTQ: one block keeps CI fast
+    kw = dict(TINY, blocks=(0,)) if "gptq" in method else dict(TINY)  # GPTQ: one block
+    if method == "slac":  # SLAC calibrates at the evaluation length (16) by default
+        kw["calib_len"] = None
     qc = QuantConfig(weights="int4", acts="int8", group=64, method=method, **kw)
     doc = run_quant(qc, progress=False)
     assert math.isfinite(doc["perplexity"]) and doc["kl_vs_reference"] > 0
-    assert doc["calibration_sequences"] == 2
+    assert doc["calibration_sequences"] == (64 // 16 if method == "slac" else 64 // 32)
+    assert doc["configuration"]["calib_len"] == (16 if method == "slac" else 32)
     rec = doc["layers"][0]
     if "aqas" in method or method == "slac":
         assert 0.0 <= rec["alpha"] <= 0.95
@@ -178,6 +195,26 @@ def test_methods_tiny(method: str) -> None:
         assert rec["gptq_loss"] > 0
     # weights stay 4-bit: 16 distinct integers at most per group
     assert rec["weight_bits_per_element"] == 4 + 16 / 64
+
+
+def test_nupes_method_picks_an_exponent_per_layer() -> None:
+    doc = run_quant(QuantConfig(weights="nupes4_a1", group=64, method="nupes", windows=1,
+                                window=16, blocks=(0,)), progress=False)
+    exps = [r["nupes_exponent"] for r in doc["layers"]]
+    assert len(exps) == 7 and all(0.5 <= a <= 1.0 for a in exps)
+    with pytest.raises(MacforgeError, match="method nupes searches the exponent"):
+        QuantConfig(weights="int4", method="nupes")
+
+
+@pytest.mark.parametrize("wname", ["nf4", "mxfp4", "nvfp4", "crd4_normal_absmax64"])
+def test_lut_formats_with_block_scaling_w4a16(wname: str) -> None:
+    doc = run_quant(QuantConfig(weights=wname, windows=1, window=16, blocks=(0,)),
+                    progress=False)
+    f = get_format(wname)
+    assert doc["kl_vs_reference"] > 0
+    lay = doc["layers"][0]
+    assert math.isclose(lay["weight_bits_per_element"],
+                        storage_bits_per_element(f, f.default_scaling, tuple(lay["shape"])))
 
 
 def test_static_activation_calibration_and_news_text() -> None:
@@ -189,7 +226,7 @@ def test_static_activation_calibration_and_news_text() -> None:
 
 
 def test_kv_cache_quantization_changes_the_output() -> None:
-    doc = run_quant(QuantConfig(kv="int4", windows=1, window=32, blocks=(0,)), progress=False)
+    doc = run_quant(QuantConfig(kv="int4", windows=1, window=16, blocks=(0,)), progress=False)
     assert doc["kl_vs_reference"] > 0
 
 
@@ -222,3 +259,22 @@ def test_minilm_weight_only_study() -> None:
 
 def test_linear_names() -> None:
     assert linear_names([1])[0] == "blk.1.attn_q" and len(linear_names(range(30))) == 210
+
+
+def test_run_study_table() -> None:
+    tiny = QuantConfig(weights="dint4_asym", acts="int8", group=64, **TINY)
+    df = run_study([QuantConfig(windows=1, window=16), tiny], progress=False)
+    assert list(df["weights"]) == ["fp", "dint4_asym"]
+    assert df["perplexity"][0] == rd.smollm2_perplexity(1, 16)
+    assert 0 < df["underflow_share"][1] < 1 and df["mean_flushed_fraction"][1] > 0
+
+
+def test_export_streams(tmp_path: Path) -> None:
+    qc = QuantConfig(weights="dint4_asym", acts="int8", group=64, windows=1, window=16)
+    info = export_streams(qc, "blk.0.ffn_down", tmp_path / "s.npz", n_tokens=8)
+    z = np.load(tmp_path / "s.npz")
+    assert z["act_codes"].shape == (8, 1536) and z["weight_codes"].shape == (576, 1536)
+    assert int(np.abs(z["act_codes"]).max()) == 127 == info["act_absmax_code"]
+    assert z["weight_zero_points"].shape == (576, 24) and str(z["weight_format"]) == "dint4_asym"
+    with pytest.raises(MacforgeError, match="layer must be 'blk.<0..29>"):
+        export_streams(qc, "blk.30.ffn_down", tmp_path / "t.npz")

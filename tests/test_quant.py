@@ -20,6 +20,8 @@ from models.quant import (
     gptq_quantize_shared,
     hessian,
     kl_per_token,
+    nupes_exponents,
+    nupes_search,
     smoothquant_scales,
     sqnr_db,
     tie_channels,
@@ -261,3 +263,13 @@ def test_gptq_shared_input_equals_separate_runs() -> None:
         assert np.array_equal(r.quantized.codes, alone.quantized.codes)
         assert np.array_equal(r.quantized.zero_points, alone.quantized.zero_points)
         assert np.allclose(r.row_loss, alone.row_loss, rtol=1e-9)
+
+
+def test_nupes_search_finds_the_gaussian_optimum() -> None:
+    # PAPERS.md §3 [calc]: N(0, 1), block 64, 4 bits: MSE minimal near a = 0.8, below a = 1
+    w = _rng(17).standard_normal((512, 128))
+    res = nupes_search(w, 4, 64, rows=None)
+    assert res.format.name == f"nupes4_a{res.exponent:g}"
+    assert 0.7 <= res.exponent <= 0.9
+    assert res.mse.min() < res.mse[res.exponents == 1.0][0]
+    assert nupes_exponents(6).tolist() == [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]

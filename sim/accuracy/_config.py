@@ -34,6 +34,7 @@ METHODS: dict[str, tuple[str | None, str]] = {
     "gptq": (None, "gptq"),
     "aqas+gptq": ("aqas", "gptq"),
     "slac+gptq": ("aqas", "gptq"),
+    "nupes": (None, "nupes"),  # per-layer power-law exponent, data-free (PAPERS.md §3)
 }
 CALIBRATION_SOURCES = ("wiki", "news")
 #: names that mean "leave this tensor in float32"
@@ -130,6 +131,9 @@ class QuantConfig:
         smoothing, rounding = METHODS[self.method]
         if wf is None and (smoothing is not None or rounding == "gptq"):
             raise MacforgeError(f"method {self.method} quantizes weights: give --weights FMT")
+        if rounding == "nupes" and (wf is None or wf.kind != "nupes"):
+            raise MacforgeError("method nupes searches the exponent of a NUPES format: give "
+                                "--weights nupes<bits>_a<a> (e.g. nupes4_a1); a is the start")
         if smoothing is not None and af is None:
             raise MacforgeError(f"method {self.method} balances weight and activation "
                                 "quantization: give --acts FMT (e.g. int8)")

@@ -124,8 +124,8 @@ def run_quant(qc: QuantConfig, *, use_cache: bool = True, progress: bool = True,
         return doc
     doc = _run_minilm(qc) if qc.model == "minilm" else _run_smollm2(qc, progress)
     if with_reference and qc.model == "smollm2" and qc != qc.reference():
-        ref = run_quant(qc.reference(), use_cache=use_cache, progress=progress,
-                        with_reference=False)
+        # the reference does not depend on any quantization code: always taken from the cache
+        ref = run_quant(qc.reference(), use_cache=True, progress=progress, with_reference=False)
         doc["reference_perplexity"] = ref["perplexity"]
     elif qc.model == "smollm2":
         doc["reference_perplexity"] = doc["perplexity"]
@@ -205,6 +205,8 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
         site = f"{blk}.{site_of(lin)}"
         if site in qm.alphas:
             rec["alpha"] = qm.alphas[site]
+        if name in qm.exponents:
+            rec["nupes_exponent"] = qm.exponents[name]
         if name in qm.gptq_loss:
             rec["gptq_loss"] = qm.gptq_loss[name]
         layers.append(rec)

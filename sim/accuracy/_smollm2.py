@@ -35,6 +35,7 @@ from models.quant import (
     check_group,
     gptq_quantize_shared,
     hessian,
+    nupes_search,
     smoothquant_scales,
     weight_scaling,
 )
@@ -217,6 +218,7 @@ class QuantizedModel:
     static_scales: dict[str, float] = field(default_factory=dict)
     alphas: dict[str, float] = field(default_factory=dict)
     gptq_loss: dict[str, float] = field(default_factory=dict)
+    exponents: dict[str, float] = field(default_factory=dict)
     calib_sequences: int = 0
 
 
@@ -280,7 +282,13 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
         if wfmt is not None:
             for name in linear_names(blocks):
                 qm.reference[name] = np.asarray(all_w[name])
-                qm.weights[name], q = _rtn(all_w[name], wfmt, scalings[name])
+                fmt, sc = wfmt, scalings[name]
+                if qc.rounding == "nupes":
+                    res = nupes_search(all_w[name], wfmt.bits, qc.group, rows=qc.search_rows,
+                                       seed=qc.seed)
+                    fmt, sc = res.format, weight_scaling(res.format, qc.group)
+                    qm.exponents[name] = res.exponent
+                qm.weights[name], q = _rtn(all_w[name], fmt, sc)
                 if q is not None:
                     qm.qweights[name] = q
                 if progress:

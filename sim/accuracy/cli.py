@@ -78,6 +78,9 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--blocks", default=None, help="quantize only these blocks, e.g. 0-3 or 0,29")
     q.add_argument("--bitexact", action="store_true",
                    help="run every quantized linear through models.golden.gemm")
+    q.add_argument("--export-streams", default=None, metavar="LAYER:FILE",
+                   help="also write LAYER's int activation codes and weight codes to FILE.npz "
+                        "(e.g. blk.29.ffn_down:build/streams/aqas.npz) for energy runs")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-cache", action="store_true", help="recompute even if cached")
     q.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -114,7 +117,15 @@ def cmd_quant(args: argparse.Namespace) -> int:
     from ._run import run_quant
 
     qc = config_from_args(args)
+    export = getattr(args, "export_streams", None)
+    if export is not None and ":" not in export:
+        raise MacforgeError(f"--export-streams must be LAYER:FILE, not {export!r}")
     doc = run_quant(qc, use_cache=not args.no_cache, progress=True)
+    if export is not None:
+        from ._export import export_streams
+
+        layer, path = export.split(":", 1)
+        doc = dict(doc, exported=export_streams(qc, layer, path))
     if args.json:
         print(json.dumps(_json_safe(doc), indent=1))
         return 0
