@@ -62,12 +62,15 @@ class StimLayout:
 
 @dataclass(frozen=True)
 class ResultLayout:
-    """acc of instance i at bits [offsets[i], offsets[i] + widths[i]); every field starts on a
-    hex digit so it can be cut out of the text directly."""
+    """Result field i (the acc of instance i for a MAC unit; one output port lane of one
+    instance in general) at bits [offsets[i], offsets[i] + widths[i]); every field starts on a
+    hex digit so it can be cut out of the text directly. ``signed[i]``: sign-extend field i
+    (empty: every field is signed)."""
 
     widths: tuple[int, ...]
     offsets: tuple[int, ...]
     bits: int
+    signed: tuple[bool, ...] = ()
 
     @property
     def hex_digits(self) -> int:
@@ -94,14 +97,18 @@ def stim_layout(ports: list[dict[str, object]]) -> StimLayout:
     return StimLayout(tuple(fields), off)
 
 
-def result_layout(acc_widths: list[int]) -> ResultLayout:
+def result_layout(acc_widths: list[int], signed: list[bool] | None = None) -> ResultLayout:
+    """Fields of ``acc_widths`` bits, each from a hex digit boundary; ``signed`` per field
+    (default: all signed)."""
     offs, off = [], 0
     for w in acc_widths:
         if w > 62:
             raise MacforgeError(f"acc width {w} > 62 is not supported")
         offs.append(off)
         off += -(-w // 4) * 4
-    return ResultLayout(tuple(acc_widths), tuple(offs), off)
+    if signed is not None and len(signed) != len(acc_widths):
+        raise MacforgeError(f"{len(signed)} signed flags for {len(acc_widths)} result fields")
+    return ResultLayout(tuple(acc_widths), tuple(offs), off, tuple(signed) if signed is not None else ())
 
 
 def pack_hex(layout: StimLayout, cols: dict[str, np.ndarray]) -> bytes:
@@ -160,7 +167,8 @@ def parse_hex_lines(text: bytes, digits: int) -> np.ndarray:
 
 
 def unpack_hex(layout: ResultLayout, text: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(values (T, n_inst) int64 sign-extended, valid (T, n_inst) bool: no x/z bit)."""
+    """(values (T, n_fields) int64, sign-extended where the field is signed, valid
+    (T, n_fields) bool: no x/z bit)."""
     nib = parse_hex_lines(text, layout.hex_digits)
     t = nib.shape[0]
     vals = np.zeros((t, len(layout.widths)), dtype=np.int64)
@@ -175,5 +183,8 @@ def unpack_hex(layout: ResultLayout, text: bytes) -> tuple[np.ndarray, np.ndarra
         for k in range(nd):
             acc = (acc << 4) | np.where(cols[:, k] == 255, 0, cols[:, k]).astype(np.int64)
         acc &= (1 << w) - 1
-        vals[:, i] = np.where(acc >= (1 << (w - 1)), acc - (1 << w), acc)
+        if layout.signed and not layout.signed[i]:
+            vals[:, i] = acc
+        else:
+            vals[:, i] = np.where(acc >= (1 << (w - 1)), acc - (1 << w), acc)
     return vals, valid

@@ -19,10 +19,17 @@ from models.errors import MacforgeError, UnknownNameError
 from models.units import UnitSpec, as_spec, unit_names
 
 from ._expected import expected_trace
-from ._harness import HARNESS_TOP, Harness, Instance, build_harness, make_harness
+from ._harness import CHUNK_DEPTH, HARNESS_TOP, Harness, Instance, build_harness, make_harness
 from ._layout import pack_hex, unpack_hex
 from ._sims import SIMULATORS, check_simulator, make_runner
 from ._stimulus import Stimulus, build_stimulus, real_data_columns
+from ._systolic import (
+    build_systolic_stimulus,
+    compare_systolic,
+    idle_chunks,
+    systolic_expected,
+    systolic_real_columns,
+)
 
 __all__ = [
     "DEFAULT_VECTORS",
@@ -249,6 +256,17 @@ def _failures(
     return total, out
 
 
+def _systolic_depth(idle: np.ndarray) -> int:
+    """Harness memory depth for a systolic stream: ``CHUNK_DEPTH`` unless a stretch without
+    an idle cycle (a very long tile) needs more (a power of two)."""
+    ok = np.flatnonzero(idle)
+    longest = int(np.max(np.diff(ok))) if ok.size > 1 else int(idle.size)
+    depth = CHUNK_DEPTH
+    while depth < longest:
+        depth *= 2
+    return depth
+
+
 def _check_vectors(vectors: object) -> int:
     if isinstance(vectors, bool) or not isinstance(vectors, (int, np.integer)) or vectors < 0:
         raise MacforgeError(f"vectors must be a non-negative integer, not {vectors!r}")
@@ -280,15 +298,27 @@ def run_stream(
     insts = unit_instances(spec, variants=variants, fault=fault)
     ports = rtl.ports(spec)
     stim = stim_fn(spec, ports)
-    h = make_harness(spec.name, insts, root)
+    notes = list(stim.notes)
+    if spec.kind == "systolic":
+        # expected outputs first: they also say where the stream may be cut into chunks
+        exps = [systolic_expected(i.spec, stim) for i in insts]
+        h = make_harness(spec.name, insts, root, _systolic_depth(exps[0].idle))
+        chunks = idle_chunks(stim.cycles, exps[0].idle, h.depth)
+    else:
+        h = make_harness(spec.name, insts, root)
+        stim, chunks = _pad_chunks(stim, h.depth, spec.latency)
+        exp = np.stack([expected_trace(i.spec, stim) for i in insts], axis=1)
     bdir, build_s = build_harness(h, simulator, root)
-    stim, chunks = _pad_chunks(stim, h.depth, spec.latency)
-    exp = np.stack([expected_trace(i.spec, stim) for i in insts], axis=1)
     run_dir = root / "runs" / f"{simulator}-{spec.name}-{method}-{os.getpid()}-{next(_run_counter)}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     got, valid, sim_s = _simulate(h, bdir, simulator, method, stim, chunks, run_dir)
-    mism, fails = _failures(stim, insts, got, valid, exp)
+    if spec.kind == "systolic":
+        mism, rows, fails = compare_systolic(stim, [i.label for i in insts], exps, h.fields, got, valid)
+        notes.append(f"{len(exps[0].tiles)} tiles; every cycle's out_valid and {rows} result rows "
+                     f"(out_row, c) compared")
+    else:
+        mism, fails = _failures(stim, insts, got, valid, exp)
     kept = keep or (keep_failed and mism > 0)
     if not kept:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -305,7 +335,7 @@ def run_stream(
         exhaustive=stim.exhaustive,
         build_seconds=build_s,
         sim_seconds=sim_s,
-        notes=list(stim.notes),
+        notes=notes,
         run_dir=str(run_dir) if kept else None,
     )
 
@@ -392,6 +422,16 @@ def run_units(
             notes: list[str] = notes,
             k: int = k,
         ) -> Stimulus:
+            if s.kind == "systolic":
+                return build_systolic_stimulus(
+                    s,
+                    ports,
+                    vectors=nvec,
+                    seed=int(seed) + k,
+                    exhaustive=exhaustive,
+                    real=None if real is None else systolic_real_columns(s, *real),
+                    notes=notes,
+                )
             cols = None
             if real is not None:
                 from ._stimulus import _lanes_of
@@ -455,6 +495,14 @@ def check_real_data(
     from ._stimulus import _lanes_of
 
     def stim_fn(s: UnitSpec, ports: list[dict[str, object]]) -> Stimulus:
+        if s.kind == "systolic":
+            tiles = systolic_real_columns(
+                s,
+                np.asarray(activations),
+                np.asarray(weight_codes),
+                None if zero_points is None else np.asarray(zero_points),
+            )
+            return build_systolic_stimulus(s, ports, vectors=0, seed=seed, real=tiles, real_only=True)
         cols = real_data_columns(
             s,
             _lanes_of(ports),
@@ -477,6 +525,9 @@ def check_real_data(
 
 
 def _lanes(spec: UnitSpec) -> int:
+    """Elements a unit consumes per real-data cycle (per k for a systolic array)."""
+    if spec.kind == "systolic":
+        return max(spec.rows, spec.cols)
     return spec.lanes if spec.kind == "dot" else 1
 
 

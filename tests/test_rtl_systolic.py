@@ -156,3 +156,40 @@ def test_array_errors() -> None:
 def test_array_verilog() -> None:
     text = rtl.verilog(rtl.SystolicArray(2, 2, "mac_int4xint8"), name="systolic_2x2_int4")
     assert "module systolic_2x2_int4(" in text
+
+
+# (R, C, K): square, tall, wide, K < R + C, K = 1, and the 8×8 array with K ≥ 64
+CYCLE_CASES = [(1, 1, 1), (2, 3, 5), (3, 8, 2), (8, 2, 64), (4, 4, 64),
+               pytest.param(8, 8, 70, marks=pytest.mark.slow)]  # 8×8 in amaranth.sim: ~20 s
+
+
+@pytest.mark.parametrize("rows,cols,k", CYCLE_CASES)
+def test_schedule_equals_measured_rtl_cycles(rows: int, cols: int, k: int) -> None:
+    """The cycle count the accelerator model uses for one output-stationary tile
+    (``sim.accel.fold_cycles('os', ...)``, from ``rtl.systolic_schedule``) is the RTL's:
+    measured from the cycle k = 0 is presented through the last cycle with out_valid, and
+    the next tile really can start in that cycle (one cycle earlier corrupts it)."""
+    from sim.accel import fold_cycles
+
+    spec = get_unit("mac_int8xint8")
+    rng = np.random.default_rng(rows * 100 + cols * 10 + k)
+    tile = _tile(spec, rows, cols, k, rng)
+    outs = run_tiles(spec, rows, cols, [tile], starts=[0])
+    cycles = [o[0] for o in outs]
+    measured = max(cycles) - 0 + 1
+    assert cycles == list(range(measured - rows, measured))  # R consecutive output cycles, last one counted
+    assert measured == rtl.systolic_schedule(rows, cols, k)
+    folds, per_fold = fold_cycles("os", rows, cols, rows, k, cols)
+    assert (folds, per_fold) == (1, measured)
+    # back to back at the measured period: both tiles right
+    nxt = _tile(spec, rows, cols, k, rng)
+    nxt[0][0, 0] = nxt[1][0, 0] = 1  # PE(0, 0)'s first product is 1, not 0
+    exp2 = golden.gemm(nxt[1], nxt[0], "int8")
+    nxt = (nxt[0], nxt[1], None, exp2)
+    outs = run_tiles(spec, rows, cols, [tile, nxt], starts=[0, measured])
+    check_tile(outs, rows, cols, k, 0, tile[3])
+    check_tile(outs, rows, cols, k, measured, exp2)
+    # one cycle earlier, PE(0, 0)'s k = 0 meets the last drain cycle of the previous tile
+    outs = run_tiles(spec, rows, cols, [tile, nxt], starts=[0, measured - 1])
+    late = sorted((o for o in outs if o[0] >= measured - 1 + k + rows + cols - 2), key=lambda o: o[1])
+    assert late[0][1] == 0 and late[0][2][0] != exp2[0, 0]
