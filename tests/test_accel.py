@@ -334,3 +334,16 @@ def test_which_formats_a_pe_consumes() -> None:
     assert not consumes(lut, "int8", "w")  # 8 code bits into a 16-entry LUT
     assert consumes(dint, "dint4_sym", "w") and not consumes(dint, "int4", "w")
     assert consumes(int8, "int6", "a") and not consumes(int8, "fp16", "a")
+
+
+def test_summary_fast_path_equals_the_full_evaluation() -> None:
+    from sim.accel import evaluate_summary
+
+    for name, fm in (("w4a8_dint", None), ("w8a8_int8", TensorFormats("int8", "int8", "int8", "fp16"))):
+        spec = example(name)
+        for wl in (transformer_workload("smollm2-135m", "prefill", seq=96, formats=fm or fmts(spec)),
+                   transformer_workload("llama-2-70b", "decode", batch=3, context=300, formats=fm or fmts(spec))):
+            full, fast = evaluate(spec, wl).summary, evaluate_summary(spec, wl)
+            assert full.keys() == fast.keys()
+            for k in full:
+                assert fast[k] == (pytest.approx(full[k], rel=1e-12) if isinstance(full[k], float) else full[k]), k

@@ -171,7 +171,7 @@ def _folds_per(df: str, r: int, c: int, m: np.ndarray, kl: int, n: np.ndarray, s
     return np.broadcast_to(_ceil(kl, r) * _ceil(m, c), np.broadcast(m, n).shape), n + 2 * r + c - 2 + 0 * m
 
 
-def _check_fits(mc: GemmMachine, m: int, k: int, n: int, a_bits: float, w_bits: float, name: str) -> None:
+def _check_fits(mc: GemmMachine, m: int, k: int, n: int, a_bits: float, w_bits: float) -> None:
     """A tile that fits no buffer is an error: the minimal working set of one fold (the R × C
     accumulators for OS, one streamed row for WS/IS) and the stationary fold operand."""
     r, c, L, df = mc.rows, mc.cols, mc.lanes, mc.dataflow
@@ -180,13 +180,13 @@ def _check_fits(mc: GemmMachine, m: int, k: int, n: int, a_bits: float, w_bits: 
     min_out = {"os": (min(m, r), min(n, c)), "ws": (1, min(n, c)), "is": (min(m, c), 1)}[df]
     need_o = min_out[0] * min_out[1] * acc
     if need_o > mc.o_buf_bits / 2:
-        raise MacforgeError(f"{name}: a {min_out[0]}×{min_out[1]} tile of {acc}-bit accumulators "
+        raise MacforgeError(f"a {min_out[0]}×{min_out[1]} tile of {acc}-bit accumulators "
                             f"({need_o / 8 / 1024:.3g} KiB) fits no half of the output buffer "
                             f"({mc.o_buf_bits / 16 / 1024:.3g} KiB)")
     if df == "ws" and min(kl, r) * L * min(n, c) * w_bits > mc.w_buf_bits / 2:
-        raise MacforgeError(f"{name}: one fold of stationary weights fits no half of the weight buffer")
+        raise MacforgeError("one fold of stationary weights fits no half of the weight buffer")
     if df == "is" and min(kl, r) * L * min(m, c) * a_bits > mc.a_buf_bits / 2:
-        raise MacforgeError(f"{name}: one fold of stationary inputs fits no half of the input buffer")
+        raise MacforgeError("one fold of stationary inputs fits no half of the input buffer")
 
 
 def _tile_candidates(mc: GemmMachine, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -198,28 +198,46 @@ def _tile_candidates(mc: GemmMachine, m: int, n: int) -> tuple[np.ndarray, np.nd
 _DF = {"os": 0, "ws": 1, "is": 2}
 
 
+BOUNDS = ("compute", "sram_weights", "sram_inputs", "sram_outputs", "dram")
+
+
 @lru_cache(maxsize=1 << 16)  # sweeps and decoder layers repeat GEMMs on the same machine
-def evaluate_gemm(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float, w_bits: float,
-                  y_bits: float, a_dram: bool = True, w_dram: bool = True, y_dram: bool = True,
-                  name: str = "gemm") -> GemmResult:
-    """Cycles, traffic and energy of ``count`` independent M × K × N GEMMs (module docstring);
-    the tile search runs in ``_kernel.search_tiles`` (numba)."""
+def gemm_raw(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float, w_bits: float, y_bits: float,
+             a_dram: bool = True, w_dram: bool = True, y_dram: bool = True) -> tuple[float, ...]:
+    """``_kernel.search_tiles``'s result tuple (``_kernel.OUT_FIELDS``) for one GEMM; raises
+    ``MacforgeError`` when no tile fits."""
     from ._kernel import search_tiles
 
-    _check_fits(mc, m, k, n, a_bits, w_bits, name)
+    _check_fits(mc, m, k, n, a_bits, w_bits)
     mts, nts = _tile_candidates(mc, m, n)
     p = np.array([_DF[mc.dataflow], 0 if mc.schedule == "macforge" else 1, mc.rows, mc.cols, mc.lanes, mc.arrays,
                   mc.acc_bits, m, k, n, count, a_bits, w_bits, y_bits, a_dram, w_dram, y_dram, mc.w_buf_bits,
                   mc.a_buf_bits, mc.o_buf_bits, mc.w_port_bits, mc.a_port_bits, mc.o_port_bits,
                   mc.dram_bits_per_cycle, mc.mac_pj, mc.w_rd_pj, mc.w_wr_pj, mc.a_rd_pj, mc.a_wr_pj, mc.o_rd_pj,
                   mc.o_wr_pj, mc.dram_pj_bit], dtype=np.float64)
-    o = search_tiles(p, mts, nts).tolist()
+    return tuple(search_tiles(p, mts, nts).tolist())
+
+
+def bound_of(o: tuple[float, ...]) -> str:
+    """The roof with the most cycles (first of ``BOUNDS`` on a tie) of a ``gemm_raw`` tuple."""
+    roofs = (o[1], o[2], o[3], o[4], o[5])
+    return BOUNDS[roofs.index(max(roofs))]
+
+
+def evaluate_gemm(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float, w_bits: float,
+                  y_bits: float, a_dram: bool = True, w_dram: bool = True, y_dram: bool = True,
+                  name: str = "gemm") -> GemmResult:
+    """Cycles, traffic and energy of ``count`` independent M × K × N GEMMs (module docstring);
+    the tile search runs in ``_kernel.search_tiles`` (numba)."""
+    try:
+        o = gemm_raw(mc, m, k, n, count, a_bits, w_bits, y_bits, a_dram, w_dram, y_dram)
+    except MacforgeError as e:
+        raise MacforgeError(f"{name}: {e}") from None
     (cycles, compute, sw, sa, so, dcyc, tm, tn, use_nm, a_d, w_d, y_d, w_s, a_s, o_s, e_mac, e_sram, e_dram,
      folds) = o
-    roofs = {"compute": compute, "sram_weights": sw, "sram_inputs": sa, "sram_outputs": so, "dram": dcyc}
     return GemmResult(
         cycles=float(cycles), cycles_compute=int(compute), cycles_sram=float(max(sw, sa, so)),
-        cycles_dram=float(dcyc), bound=max(roofs, key=roofs.get), tile_m=int(tm), tile_n=int(tn),  # type: ignore[arg-type]
+        cycles_dram=float(dcyc), bound=bound_of(o), tile_m=int(tm), tile_n=int(tn),
         order="n-outer" if use_nm else "m-outer",
         dram_bits={"weights": float(w_d), "inputs": float(a_d), "outputs": float(y_d)},
         sram_bits={"weights": float(w_s), "inputs": float(a_s), "outputs": float(o_s)},
@@ -230,7 +248,10 @@ def evaluate_gemm_reference(mc: GemmMachine, m: int, k: int, n: int, count: int,
                             y_bits: float, a_dram: bool = True, w_dram: bool = True, y_dram: bool = True,
                             name: str = "gemm") -> GemmResult:
     """``evaluate_gemm`` in plain numpy over all tile candidates at once (the readable reference)."""
-    _check_fits(mc, m, k, n, a_bits, w_bits, name)
+    try:
+        _check_fits(mc, m, k, n, a_bits, w_bits)
+    except MacforgeError as e:
+        raise MacforgeError(f"{name}: {e}") from None
     r, c, L, df = mc.rows, mc.cols, mc.lanes, mc.dataflow
     kl = -(-k // L)
     acc = mc.acc_bits

@@ -27,7 +27,7 @@ from models.errors import MacforgeError
 from models.units import UnitSpec
 
 from ._costs import PECost, arch_pe_costs, buffer_costs, dram_pj_per_bit, resolve_unit, vector_costs
-from ._dataflow import GemmMachine, evaluate_gemm
+from ._dataflow import GemmMachine, bound_of, evaluate_gemm, gemm_raw
 from ._spec import AcceleratorSpec
 from ._workloads import Gemm, TensorFormats, Workload
 
@@ -175,6 +175,18 @@ def _evaluate(spec: AcceleratorSpec, workload: Workload, frames: bool) -> AccelR
     rows = []
     for g in (*workload.layer_gemms, *workload.head_gemms):
         eng = _engine(g, unit, att)
+        if eng != "vector" and not frames:  # the sweep path: only what the aggregates need
+            m = mc if eng == "array" else mc_att
+            assert m is not None
+            try:
+                o = gemm_raw(m, g.m, g.k, g.n, g.count, g.a_bits, g.w_bits, g.y_bits, g.a_dram, g.w_dram, g.y_dram)
+            except MacforgeError as e:
+                raise MacforgeError(f"{g.name}: {e}") from None
+            rows.append({"layer": g.layer, "cycles": o[0], "cycles_compute": o[1], "bound": bound_of(o),
+                         "macs": g.macs, "energy_pj_mac": o[15], "energy_pj_sram": o[16], "energy_pj_dram": o[17],
+                         "energy_pj": o[15] + o[16] + o[17], "dram_bytes_weights": o[10] / 8,
+                         "dram_bytes_inputs": o[9] / 8, "dram_bytes_outputs": o[11] / 8})
+            continue
         if eng == "vector":
             r = _vector_gemm(spec, g, vec_pj, dpb, mc.dram_bits_per_cycle)
         else:

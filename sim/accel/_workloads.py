@@ -196,7 +196,8 @@ class Gemm:
     w_fmt / a_fmt / y_fmt: formats of W, A and the stored output Y; the bits are their storage
     bits per element. w_dram / a_dram / y_dram: whether the operand is read from / the output
     written to DRAM (False: produced and consumed on chip, e.g. fused attention scores).
-    scale_group: elements along K per weight scale (dequant work on the vector unit).
+    scale_group: elements along K per weight scale (dequant work on the vector unit);
+    ops_per_group: scale applications per group partial sum (2 for decoupleQ's affine s·Σqa + z·Σa).
     role: ``linear`` or ``attention``; layer: decoder layer index or -1 for the LM head.
     """
 
@@ -215,6 +216,7 @@ class Gemm:
     a_dram: bool = True
     y_dram: bool = True
     scale_group: int = 0
+    ops_per_group: int = 1
     role: Literal["linear", "attention"] = "linear"
     layer: int = 0
 
@@ -259,7 +261,15 @@ def _is_quantized(fmt: str) -> bool:
 def _linear(name: str, t: int, k: int, n: int, f: TensorFormats, y_fmt: str | None = None) -> Gemm:
     y = y_fmt or f.acts
     return Gemm(name, t, k, n, 1, f.weights, f.acts, y, tensor_bits(f.weights, (n, k)), tensor_bits(f.acts, (t, k)),
-                tensor_bits(y, (t, n)), scale_group=_scale_group(f.weights, k), role="linear")
+                tensor_bits(y, (t, n)), scale_group=_scale_group(f.weights, k), ops_per_group=_ops_per_group(f.weights),
+                role="linear")
+
+
+def _ops_per_group(fmt: str) -> int:
+    from models.formats import get_format
+
+    sc = get_format(fmt).default_scaling
+    return 2 if sc is not None and sc.method == "affine" else 1
 
 
 def transformer_workload(model: str | ModelConfig, phase: str = "decode", batch: int = 1, seq: int = 512,
@@ -344,7 +354,7 @@ def _transformer(cfg: ModelConfig, phase: str, batch: int, seq: int, context: in
 def _scale_elems(g: Gemm) -> float:
     """Scale applications: one per output partial sum per weight-scale group along K, plus one
     per output for the activation scale (when the operands are quantized)."""
-    groups = math.ceil(g.k / g.scale_group) if g.scale_group else 0
+    groups = math.ceil(g.k / g.scale_group) * g.ops_per_group if g.scale_group else 0
     act = 1 if _is_quantized(g.a_fmt) else 0
     return float(g.m * g.n * g.count * (groups + act))
 
