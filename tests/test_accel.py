@@ -347,3 +347,19 @@ def test_summary_fast_path_equals_the_full_evaluation() -> None:
             assert full.keys() == fast.keys()
             for k in full:
                 assert fast[k] == (pytest.approx(full[k], rel=1e-12) if isinstance(full[k], float) else full[k]), k
+
+
+def test_inline_and_table_pe_units(tmp_path: Path) -> None:
+    inline = explicit(AcceleratorSpec(pe=PESpec(unit="kind=dot,weights=int5,acts=int6,lanes=6")))
+    r = evaluate(inline, gemm_workload(30, 60, 20, formats=TensorFormats("int5", "int6")))
+    assert r.summary["lanes"] == 6 and r.gemms.cycles_compute.iloc[0] == gemm_compute_cycles("ws", 32, 32, 30, 60, 20, 6)
+    p = tmp_path / "table.toml"
+    p.write_text('[pe]\nenergy_per_mac_pj = 0.02\narea_um2 = 90.0\n[pe.unit]\nkind = "dot"\nweights = "int4"\n'
+                 'acts = "int8"\nlanes = 4\n')
+    spec = load_arch(p)
+    assert isinstance(spec.pe.unit, dict) and arch_from_dict(tomllib.loads(arch_to_toml(spec)), "x") == spec
+    from sim.accel import resolve_formats
+
+    assert resolve_formats(spec) == TensorFormats("int4", "int8", "int8", "int8")  # KV and attn default to int8
+    s = evaluate(spec, gemm_workload(8, 64, 8, formats=resolve_formats(spec))).summary
+    assert s["lanes"] == 4 and s["pe_energy_per_mac_pj"] == 0.02
