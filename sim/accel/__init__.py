@@ -25,5 +25,6 @@ __all__ = [
     "transformer_workload", "gemm_workload", "parse_gemm",
     "fold_cycles", "gemm_compute_cycles", "GemmMachine", "GemmResult", "evaluate_gemm",
     "PECost", "pe_cost", "resolve_unit", "SRAM_BITCELL_UM2", "HOROWITZ_45NM_AREA_UM2", "SRAM_SOURCES",
-    "AccelResult", "evaluate", "evaluate_summary", "machine", "resolve_formats", "consumes", "run_scalesim", "scalesim_python", "SCALESIM_VENV",
+    "AccelResult", "evaluate", "evaluate_summary", "machine", "resolve_formats", "consumes",
+    "run_scalesim", "scalesim_python", "SCALESIM_VENV",
 ]

@@ -155,7 +155,9 @@ def arch_pe_costs(spec: AcceleratorSpec) -> tuple[PECost, PECost | None]:
     """The PE's cost and, when the spec has one, the attention datapath's."""
     p = spec.pe
     main = pe_cost(p.unit, p.cost, p.energy_per_mac_pj, p.area_um2, p.source)
-    att = pe_cost(p.attention_unit, p.cost, p.attention_energy_per_mac_pj, p.attention_area_um2, p.source) if p.attention_unit is not None else None
+    att = None
+    if p.attention_unit is not None:
+        att = pe_cost(p.attention_unit, p.cost, p.attention_energy_per_mac_pj, p.attention_area_um2, p.source)
     return main, att
 
 

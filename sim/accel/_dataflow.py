@@ -32,7 +32,8 @@ array-aligned powers of two below it; the one with the fewest cycles (then least
 
 Timing: the array's cycles are max(compute, each buffer's SRAM-port cycles: array-side reads
 and partial-sum traffic / (banks × word bits), one set of buffers shared by all arrays; DRAM
-fills go to the other half of the double buffer and do not compete) ("effective compute"), DRAM cycles = DRAM bits / bits per cycle. Double buffering overlaps the DRAM transfer
+fills go to the other half of the double buffer and do not compete) ("effective compute"),
+DRAM cycles = DRAM bits / bits per cycle. Double buffering overlaps the DRAM transfer
 of step i+1 with the compute of step i over n = (sequential fold steps) equal steps:
 cycles = d + c + (n - 1)·max(c, d) with c, d the per-step compute and DRAM cycles, so the first
 load and the last compute are exposed. The roof with the most cycles is the GEMM's ``bound``.
