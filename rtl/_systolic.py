@@ -43,7 +43,7 @@ from ._decode import DecodePlan, WeightDecoder, decode_plan
 from ._fault import Fault
 from ._units import UnitLayout, as_spec, refused
 
-__all__ = ["SystolicArray", "pe_spec", "systolic_layout", "systolic_schedule"]
+__all__ = ["SystolicArray", "pe_spec", "systolic_layout", "systolic_pe", "systolic_schedule"]
 
 
 def systolic_schedule(rows: int, cols: int, k: int) -> int:
@@ -242,3 +242,11 @@ class SystolicArray(wiring.Component):
         for j in range(C):
             m.d.comb += self.c[j].eq(pes[R - 1][j].acc)
         return m
+
+
+def systolic_pe(spec: UnitSpec | str) -> wiring.Component:
+    """One interior PE of a ``systolic`` unit on its own (every pass-through port kept), as
+    the array instantiates it: for its area apart from the array's skew and drain logic."""
+    pe = pe_spec(spec)
+    plan, pbits = _check_pe(1, 1, pe, None)
+    return _SystolicPE(pe, plan, pbits)

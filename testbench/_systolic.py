@@ -93,6 +93,9 @@ def _golden_tile(spec: UnitSpec, w: np.ndarray, a: np.ndarray, z: np.ndarray | N
     zero points (C, K) per column per k."""
     from models import golden
 
+    if getattr(spec, "product_round", "exact") != "exact":  # golden.gemm accumulates exact products
+        raise MacforgeError(f"unit {spec.name}: the systolic testbench has no golden GEMM with "
+                            f"product_round={spec.product_round!r}")  # type: ignore[attr-defined]
     return golden.gemm(
         w,
         a,

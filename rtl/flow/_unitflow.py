@@ -6,6 +6,9 @@
   the unit's weight format — a real dot product, cycle after cycle).
 - ``unit_energy``: switching energy per MAC of the synthesized netlist, in NAND2-toggle units
   and in pJ through one anchor (``PJ_ANCHOR``).
+
+Systolic units (kind ``systolic``): area per PE three ways (array / PEs, one PE alone, that PE
+split like a MAC unit) and energy per MAC of the whole array on back-to-back tiles.
 """
 
 from __future__ import annotations
@@ -48,19 +51,51 @@ def synth_unit(unit: UnitSpec | str, target: str = "generic", *, variant: str = 
     if target not in TARGETS:
         raise MacforgeError(f"unknown synthesis target {target!r}; known: {', '.join(TARGETS)}")
     v, ports = _verilog_ports(spec)
+    # MACs per cycle: the lanes of a PE, the PEs of a systolic array
+    macs = spec.rows * spec.cols if spec.kind == "systolic" else spec.lanes
     if target == "generic":
         r = synth_gates(v, spec.name, variant)
         from ._components import component_areas  # builds RTL parts: imported late like rtl
 
         comps = component_areas(spec, variant) if spec.kind == "mac" else None
-        return {"unit": spec.name, "target": target, "nand2_eq": r.nand2_eq, "components_nand2_eq": comps,
-                "sequential_nand2_eq": r.sequential_nand2_eq, "cells": r.cells, "cells_by_type": r.cells_by_type,
-                "variant": variant, "flow": r.flow, "tool": r.tool, "lanes": spec.lanes,
-                "nand2_eq_per_mac": r.nand2_eq / spec.lanes}
+        rec = {"unit": spec.name, "target": target, "nand2_eq": r.nand2_eq, "components_nand2_eq": comps,
+               "sequential_nand2_eq": r.sequential_nand2_eq, "cells": r.cells, "cells_by_type": r.cells_by_type,
+               "variant": variant, "flow": r.flow, "tool": r.tool, "lanes": spec.lanes,
+               "nand2_eq_per_mac": r.nand2_eq / macs}
+        if spec.kind == "systolic":
+            rec.update(_array_areas(spec, r.nand2_eq, variant))
+        return rec
     f = synth_fpga(v, spec.name, ports, target, nodsp=nodsp, pnr=pnr)
-    return {"unit": spec.name, "target": target, "device": f.device, "luts": f.luts, "ffs": f.ffs,
-            "carry": f.carry, "dsp": f.dsp, "cells": f.cells, "fmax_mhz": f.fmax_mhz, "nodsp": nodsp,
-            "seed": f.seed, "tool": f.tool, "lanes": spec.lanes}
+    rec = {"unit": spec.name, "target": target, "device": f.device, "luts": f.luts, "ffs": f.ffs,
+           "carry": f.carry, "dsp": f.dsp, "cells": f.cells, "fmax_mhz": f.fmax_mhz, "nodsp": nodsp,
+           "seed": f.seed, "tool": f.tool, "lanes": spec.lanes}
+    if spec.kind == "systolic":
+        rec.update(pes=macs, luts_per_pe=f.luts / macs, ffs_per_pe=f.ffs / macs)
+    return rec
+
+
+def _array_areas(spec: UnitSpec, total: float, variant: str) -> dict[str, Any]:
+    """Area per PE of a systolic array, three ways: the whole array / PEs (skew registers and
+    drain control shared out); one interior PE synthesized alone (all pass-through registers);
+    and that PE split into the parts of a MAC unit with the same datapath (decode, multiplier,
+    accumulator, registers) plus what the array adds to it (operand pass-through registers and
+    the drain multiplexer). ``array_overhead_nand2_eq`` = array - PEs × the PE alone: skew
+    registers and drain control, less what flattening saves at the edges (the east column's
+    activation and south row's weight pass-through registers drive nothing and are removed)."""
+    from .._systolic import pe_spec, systolic_pe  # builds RTL parts: imported late like rtl
+    from ._components import component_areas
+
+    import rtl
+
+    pes = spec.rows * spec.cols
+    top = f"{spec.name}_array_pe"
+    pe = synth_gates(rtl.verilog(systolic_pe(spec), name=top), top, variant)
+    mac = component_areas(pe_spec(spec), variant)
+    parts = {k: v for k, v in mac.items() if k != "total"}
+    parts["pass_through_and_drain"] = pe.nand2_eq - mac["total"]
+    return {"pes": pes, "nand2_eq_per_pe": total / pes, "pe_nand2_eq": pe.nand2_eq,
+            "pe_sequential_nand2_eq": pe.sequential_nand2_eq, "pe_components_nand2_eq": parts,
+            "array_overhead_nand2_eq": total - pes * pe.nand2_eq}
 
 
 # ----------------------------------------------------------------------------- stimulus
@@ -101,10 +136,12 @@ def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048
                   ) -> tuple[dict[str, list[int] | np.ndarray], int, str]:
     """(per-port values per cycle, number of MACs, description) for an energy run."""
     spec = as_spec(unit)
-    if spec.kind not in ("mac", "dot"):
-        raise MacforgeError(f"energy runs cover mac and dot units, not {spec.kind} ({spec.name})")
+    if spec.kind not in ("mac", "dot", "systolic"):
+        raise MacforgeError(f"energy runs cover mac, dot and systolic units, not {spec.kind} ({spec.name})")
     if data not in ("random", "real"):
         raise MacforgeError(f"data must be 'random' or 'real', not {data!r}")
+    if spec.kind == "systolic":
+        return _systolic_stimulus(spec, data, n_macs, seed)
     lanes = spec.lanes
     cycles = n_macs // lanes
     if cycles < 1:
@@ -157,6 +194,62 @@ def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048
     return stim, cycles * lanes, desc
 
 
+def _systolic_stimulus(spec: UnitSpec, data: str, n_macs: int, seed: int
+                       ) -> tuple[dict[str, list[int] | np.ndarray], int, str]:
+    """Back-to-back tiles at the ``systolic_schedule`` period (each PE's share of the fill and
+    drain cycles included): random tiles of K = 128, or real tiles of K = the layer's input
+    width (rows: tokens, columns: output channels of the layer, z per column per k)."""
+    from .._systolic import systolic_schedule
+
+    R, C = spec.rows, spec.cols
+    dec = spec.decode
+    rng = np.random.default_rng(seed)
+    if data == "random":
+        k = DOT_LEN_RANDOM
+        n_tiles = -(-n_macs // (R * C * k))
+        lo, hi = spec.act_range
+        a = rng.integers(lo, hi + 1, (n_tiles, k, R))
+        w = rng.integers(0, 1 << dec.bits, (n_tiles, k, C))
+        z = rng.integers(0, dec.zp_max + 1, (n_tiles, k, C)) if dec.zp_mask is not None else None
+        desc = (f"uniform random weight codes and {spec.act_format} activations, seed {seed}; "
+                f"{R}×{C}×{k} tiles back to back")
+    else:
+        a_int, codes, zp = _real_operands(spec.weight_format, REAL_LAYER, 256, spec.act_format)
+        k = codes.shape[1]
+        n_tiles = -(-n_macs // (R * C * k))
+        toks = [[((t * R + i) * 3) % a_int.shape[0] for i in range(R)] for t in range(n_tiles)]
+        outs = [[((t * C + j) * 7) % codes.shape[0] for j in range(C)] for t in range(n_tiles)]
+        a = np.stack([a_int[tk].T for tk in toks])
+        w = np.stack([codes[oc].T for oc in outs])
+        z = None
+        if zp is not None:
+            z = np.stack([np.repeat(zp[oc], 128, axis=1)[:, :k].T for oc in outs])
+        desc = (f"SmolLM2-135M {REAL_LAYER}: int8 activations of 256 Wikipedia tokens (rows) × that "
+                f"layer's weights quantized to {spec.weight_format} (columns, group 128 where grouped); "
+                f"{R}×{C}×{k} tiles back to back")
+    period = systolic_schedule(R, C, k)
+    cycles = n_tiles * period
+    t_in = (np.arange(n_tiles)[:, None] * period + np.arange(k)[None, :]).reshape(-1)
+    valid = np.zeros(cycles, dtype=np.int64)
+    valid[t_in] = 1
+    first = np.zeros(cycles, dtype=np.int64)
+    first[np.arange(n_tiles) * period] = 1
+    last = np.zeros(cycles, dtype=np.int64)
+    last[np.arange(n_tiles) * period + k - 1] = 1
+
+    def lanes(x: np.ndarray, n: int) -> np.ndarray:
+        full = np.zeros((cycles, n), dtype=np.int64)
+        full[t_in] = x.reshape(-1, n)
+        return full
+
+    stim: dict[str, list[int] | np.ndarray] = {
+        "valid": valid, "first": first, "last": last,
+        "a": _pack(lanes(a, R), spec.act_bits), "w": _pack(lanes(w, C), dec.bits)}
+    if z is not None:
+        stim["z"] = _pack(lanes(z, C), dec.zp_bits)
+    return stim, n_tiles * R * C * k, desc
+
+
 # ----------------------------------------------------------------------------- energy
 _MULT8 = """module mult8(input signed [7:0] a, input signed [7:0] b, output signed [15:0] p);
   assign p = a * b;
@@ -198,8 +291,14 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
         hit = act.to_dict()
         cache_put("energy", key, hit)
     pj = pj_per_toggle_unit(delay)
-    return {"unit": spec.name, "data": data, "macs": ops, "toggles_per_mac": hit["toggles_per_op"],
-            "energy_per_mac_nand2": hit["energy_per_op_nand2"], "energy_per_mac_pj": hit["energy_per_op_nand2"] * pj,
-            "clock_energy_per_mac_nand2": hit["clock_energy_per_op"], "by_cell_type": hit["by_cell_type"],
-            "delay_model": delay, "stimulus": desc, "pj_anchor": PJ_ANCHOR, "nand2_eq": g.nand2_eq,
-            "variant": variant}
+    rec = {"unit": spec.name, "data": data, "macs": ops, "toggles_per_mac": hit["toggles_per_op"],
+           "energy_per_mac_nand2": hit["energy_per_op_nand2"], "energy_per_mac_pj": hit["energy_per_op_nand2"] * pj,
+           "clock_energy_per_mac_nand2": hit["clock_energy_per_op"], "by_cell_type": hit["by_cell_type"],
+           "delay_model": delay, "stimulus": desc, "pj_anchor": PJ_ANCHOR, "nand2_eq": g.nand2_eq,
+           "variant": variant}
+    if spec.kind == "systolic":
+        # a PE's energy per MAC inside the array: the whole array's energy over its MACs, so
+        # each MAC carries its share of the fill / drain cycles and of the skew registers
+        pes = spec.rows * spec.cols
+        rec.update(pes=pes, mac_utilization=ops / (pes * len(stim["valid"])))
+    return rec
