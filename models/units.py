@@ -44,6 +44,20 @@ __all__ = [
 ]
 
 Overflow = Literal["wrap", "saturate"]
+ProductRound = Literal["exact", "floor", "rne"]
+PRODUCT_ROUNDING = ("exact", "floor", "rne")
+
+
+def round_product(p: int, shift: int, mode: str) -> int:
+    """``p / 2^shift`` as an integer: ``floor`` (arithmetic shift) or ``rne`` (half to even)."""
+    if shift == 0 or mode == "exact":
+        return int(p)
+    q = int(p) >> shift
+    if mode == "rne":
+        r, half = int(p) - (q << shift), 1 << (shift - 1)
+        if r > half or (r == half and q & 1):
+            q += 1
+    return q
 UnitKind = Literal["mac", "dot", "dq_group", "systolic"]
 UNIT_KINDS = ("mac", "dot", "dq_group", "systolic")
 MAX_ARRAY = 64  # rows / cols of a systolic unit
@@ -211,6 +225,7 @@ class UnitSpec:
     frac_bits: int = 12
     rows: int = 0
     cols: int = 0
+    product_round: ProductRound = "exact"
     description: str = ""
     decode: WeightDecode = field(init=False, repr=False, compare=False)
 
@@ -255,6 +270,17 @@ class UnitSpec:
         lut_bits = self.lut_bits if self.lut != "none" else None
         dec = weight_decode(self.weight_format, lut_bits)
         object.__setattr__(self, "decode", dec)
+        if self.product_round not in PRODUCT_ROUNDING:
+            raise MacforgeError(f"product_round must be one of {', '.join(PRODUCT_ROUNDING)}, not {self.product_round!r}")
+        if self.product_round != "exact":
+            u = dec.unit
+            if self.kind == "dq_group" or self.lut == "programmable" or not dec.exact or u >= 1 \
+                    or u.numerator != 1 or u.denominator & (u.denominator - 1):
+                raise MacforgeError(
+                    f"product_round={self.product_round!r} applies to mac/dot/systolic units whose weights decode "
+                    f"exactly to a fractional power-of-two unit (dINT half-units); {self.weight_format} "
+                    f"{'has no exact integer form' if not dec.exact else f'decodes in units of {u}'}"
+                    + (" behind a programmable LUT" if self.lut == "programmable" else ""))
         need = self.product_bits + (self.lanes - 1).bit_length()
         if self.kind == "dq_group":
             if self.group_size < 1:
@@ -282,11 +308,31 @@ class UnitSpec:
         return self.decode.int_range()
 
     @property
-    def product_range(self) -> tuple[int, int]:
+    def product_shift(self) -> int:
+        """Fractional bits each product drops (``product_round`` floor / rne), else 0."""
+        if self.product_round == "exact":
+            return 0
+        return self.decode.unit.denominator.bit_length() - 1
+
+    @property
+    def acc_unit(self) -> Fraction:
+        """The value of one accumulator LSB (in units of the weight scale)."""
+        return self.decode.unit * (1 << self.product_shift)
+
+    @property
+    def exact_product_range(self) -> tuple[int, int]:
+        """Range of decoded weight × activation in the weight's integer unit, before rounding."""
         wl, wh = self.weight_int_range
         al, ah = self.act_range
         c = [wl * al, wl * ah, wh * al, wh * ah]
         return min(c), max(c)
+
+    @property
+    def product_range(self) -> tuple[int, int]:
+        """Range of the product that is accumulated (rounding is monotone: the ends map to ends)."""
+        lo, hi = self.exact_product_range
+        return (round_product(lo, self.product_shift, self.product_round),
+                round_product(hi, self.product_shift, self.product_round))
 
     @property
     def product_bits(self) -> int:
@@ -302,7 +348,7 @@ class UnitSpec:
 
     @property
     def integer_unit(self) -> str:
-        u = self.decode.unit
+        u = self.acc_unit
         if u == 1:
             return "integer"
         if u == Fraction(1, 2):
@@ -315,7 +361,8 @@ class UnitSpec:
             "act_format": self.act_format, "lanes": self.lanes, "acc_bits": self.acc_bits,
             "overflow": self.overflow, "latency": self.latency, "lut": self.lut,
             "lut_bits": self.lut_bits if self.lut != "none" else None,
-            "integer_unit": self.integer_unit, "unit_value": str(self.decode.unit),
+            "integer_unit": self.integer_unit, "unit_value": str(self.acc_unit),
+            "product_round": self.product_round,
             "exact_decode": self.decode.exact, "product_bits": self.product_bits,
             "weight_int_range": list(self.weight_int_range), "act_range": list(self.act_range),
             "group_size": self.group_size or None,
@@ -327,7 +374,7 @@ class UnitSpec:
 # The keys of a unit definition (inline ``k=v,...`` string, TOML ``[[unit]]`` table or dict);
 # ``weights`` / ``acts`` are the short spellings of ``weight_format`` / ``act_format``.
 UNIT_KEYS = ("name", "kind", "weights", "acts", "lanes", "acc_bits", "overflow", "latency", "lut", "lut_bits",
-             "group_size", "coef_bits", "frac_bits", "rows", "cols", "pe", "description")
+             "group_size", "coef_bits", "frac_bits", "rows", "cols", "pe", "product_round", "description")
 _ALIASES = {"weights": "weight_format", "acts": "act_format", "weight_format": "weight_format",
             "act_format": "act_format"}
 _INT_KEYS = ("lanes", "acc_bits", "latency", "lut_bits", "group_size", "coef_bits", "frac_bits", "rows", "cols")
@@ -407,6 +454,8 @@ def canonical_unit_name(kw: Mapping[str, Any]) -> str:
         name += f"_l{f['latency']}"
     if f["lut"] != "none":
         name += f"_lut{'p' if f['lut'] == 'programmable' else 'c'}{f['lut_bits']}"
+    if f["product_round"] != "exact":
+        name += f"_p{f['product_round']}"
     if f["kind"] == "dq_group":
         name += f"_g{f['group_size']}"
         if (f["coef_bits"], f["frac_bits"]) != (_DEFAULTS["coef_bits"], _DEFAULTS["frac_bits"]):

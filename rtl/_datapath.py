@@ -5,12 +5,12 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 
 from models.errors import MacforgeError
-from models.units import UnitSpec, signed_bits
+from models.units import UnitSpec, round_product, signed_bits
 
 from ._decode import DecodePlan, WeightDecoder
 from ._fault import Fault
 
-__all__ = ["accumulate", "adder_tree", "lane_product", "product_bits", "product_range"]
+__all__ = ["accumulate", "accumulated_bits", "adder_tree", "lane_product", "product_bits", "product_range"]
 
 
 def product_range(plan: DecodePlan, act_range: tuple[int, int]) -> tuple[int, int]:
@@ -21,13 +21,38 @@ def product_range(plan: DecodePlan, act_range: tuple[int, int]) -> tuple[int, in
 
 
 def product_bits(plan: DecodePlan, spec: UnitSpec) -> int:
-    """Product register width: the spec's, widened if a port value can exceed its range."""
-    return max(spec.product_bits, signed_bits(*product_range(plan, spec.act_range)))
+    """Exact product width (before any product rounding): the spec's, widened if a port value
+    can exceed its range."""
+    return max(signed_bits(*spec.exact_product_range), signed_bits(*product_range(plan, spec.act_range)))
+
+
+def accumulated_bits(plan: DecodePlan, spec: UnitSpec) -> int:
+    """Width of the product that reaches the tree / accumulator: the exact product, or after
+    product rounding the rounded range over every port value."""
+    lo, hi = product_range(plan, spec.act_range)
+    f, mode = plan.product_shift, plan.product_round
+    return max(spec.product_bits, signed_bits(round_product(lo, f, mode), round_product(hi, f, mode)))
+
+
+def _round_product(m: Module, plan: DecodePlan, p: Signal, name: str, width: int) -> Signal:
+    """p / 2^shift as an integer: floor (arithmetic shift) or round half to even, the rule of
+    ``models.units.round_product``, in ``width`` bits."""
+    f = plan.product_shift
+    q = Signal(signed(width), name=f"{name}_rounded")
+    if plan.product_round == "floor":
+        m.d.comb += q.eq(p >> f)
+    else:  # rne: add 1 when the dropped bits exceed half, or equal half and the kept LSB is odd
+        kept = p >> f
+        dropped, half = p[:f], 1 << (f - 1)
+        up = (dropped > half) | ((dropped == half) & kept[0])
+        m.d.comb += q.eq(kept + up)
+    return q
 
 
 def lane_product(m: Module, plan: DecodePlan, dec: WeightDecoder, a: Value, width: int,
                  name: str, flip_bit: int | None = None) -> Signal:
-    """p = decoded weight × a, exact in ``width`` bits (``flip_bit``: injected product fault)."""
+    """p = decoded weight × a, exact in ``width`` bits (``flip_bit``: injected product fault),
+    then reduced to the accumulator's unit when the plan rounds products."""
     if plan.style == "sign_mag_half":
         # magnitude × a with one fractional bit (half-units), the 0.5 code adds a itself
         mag_prod = (dec.mag * a) << 1
@@ -54,7 +79,9 @@ def lane_product(m: Module, plan: DecodePlan, dec: WeightDecoder, a: Value, widt
     else:
         exact = Signal(signed(width), name=f"{name}_exact")
         m.d.comb += [exact.eq(expr), p.eq(exact ^ (1 << flip_bit))]
-    return p
+    if not plan.product_shift:
+        return p
+    return _round_product(m, plan, p, name, len(p) - plan.product_shift + 1)
 
 
 def adder_tree(m: Module, terms: list[Signal], name: str = "tree") -> Signal:

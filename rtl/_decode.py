@@ -150,7 +150,8 @@ class DecodePlan:
     code a ``dint_special`` fault makes decode as +2 instead of +1 (None: no fault).
     ``wi_range`` is the decoded integer's range over *every port value*: every code, every
     ``z`` the port can carry (not just 0..zp_max) and every LUT entry lut_bits can hold.
-    ``fp``: the minifloat fields (``fp`` style only).
+    ``fp``: the minifloat fields (``fp`` style only). ``product_shift`` / ``product_round``:
+    how each exact product is reduced to the accumulator's unit (``UnitSpec.product_round``).
     """
 
     style: DecodeStyle
@@ -163,6 +164,8 @@ class DecodePlan:
     special_fault_code: int | None
     wi_range: tuple[int, int]
     fp: MinifloatFields | None = None
+    product_shift: int = 0  # fractional bits every product drops (spec.product_round)
+    product_round: str = "exact"
 
     @property
     def has_zp(self) -> bool:
@@ -250,7 +253,8 @@ def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
                 lo_hi.append(v - dec.zp_scale * zmax)
     wi_range = (min(lo_hi), max(lo_hi))
     return DecodePlan(style, bits, table, dec.zp_mask, int(dec.zp_scale), zp_bits,
-                      spec.lut_bits if programmable else None, special, wi_range, fp)
+                      spec.lut_bits if programmable else None, special, wi_range, fp,
+                      spec.product_shift, spec.product_round)
 
 
 def _member_of(m: Module, code: Signal, codes: list[int], bits: int, name: str) -> Signal:

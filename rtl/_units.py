@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from models.errors import MacforgeError
 from models.units import UnitSpec, as_spec
 
-from ._datapath import accumulate, adder_tree, check_fault, lane_product, product_bits
+from ._datapath import accumulate, accumulated_bits, adder_tree, check_fault, lane_product, product_bits
 from ._decode import DecodePlan, WeightDecoder, decode_plan
 from ._fault import Fault
 
@@ -71,7 +71,7 @@ def unit_layout(spec: UnitSpec, fault: Fault | None = None) -> UnitLayout:
         members.update(q=In(unsigned(plan.bits)), a=In(signed(spec.act_bits)), last=In(1),
                        s=In(coef), zc=In(coef))
     else:
-        sum_bits = pbits + (lanes - 1).bit_length()
+        sum_bits = accumulated_bits(plan, spec) + (lanes - 1).bit_length()
         what = "one product" if spec.kind == "mac" else f"the exact sum of {lanes} products"
         if sum_bits > spec.acc_bits:
             raise MacforgeError(f"unit {spec.name}: acc_bits={spec.acc_bits} cannot hold {what} "

@@ -330,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("units", nargs="*")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_cost)
+    from sim.accel.cli import add_parser as add_accel
+    from sim.accuracy.cli import add_parser as add_quant
+
+    add_accel(sub)
+    add_quant(sub)
     for name, sp in sub.choices.items():
         sp.add_argument("--formats", action="append", default=[], metavar="FILE.toml",
                         help="load user-defined formats ([[format]] tables; repeatable); "

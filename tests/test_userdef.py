@@ -344,3 +344,66 @@ def test_cli_verilog_of_an_inline_unit(tmp_path, capsys):
     out, _ = capsys.readouterr()
     assert rc == 0 and out.strip().endswith("mac_my4_x_int8.v")
     assert "module mac_my4_x_int8" in (out_dir / "mac_my4_x_int8.v").read_text()
+
+
+# ------------------------------------------------------------------------ product rounding
+@pytest.mark.parametrize("mode", ["floor", "rne"])
+def test_half_unit_products_rounded_by_the_unit_parameter(mode):
+    exact = get_unit("mac_dint4_sym_xint8")
+    u = as_spec(f"kind=mac,weights=dint4_sym,product_round={mode}")
+    assert u.name == f"mac_dint4_sym_x_int8_p{mode}" and u.integer_unit == "integer"
+    assert exact.product_range == (-1536, 1536) and u.product_range == (-768, 768) and u.product_bits == 11
+    # code 1 is +0.5: 0.5·a for odd a is a half; floor goes down, rne to the even neighbour
+    a = np.array([3, 5, -3, -5, 7, 1])
+    got = golden.mac(u, np.ones(6, int), a, clr=np.ones(6, int)).tolist()
+    want = {"floor": [1, 2, -2, -3, 3, 0], "rne": [2, 2, -2, -2, 4, 0]}[mode]
+    assert got == want
+    rng = np.random.default_rng(5)
+    w, x = rng.integers(0, 16, 3000), rng.integers(-128, 128, 3000)
+    assert golden.mac(u, w, x).tolist() == golden.ref_mac(u, w.tolist(), x.tolist())
+    W, A = rng.integers(0, 16, (7, 96)), rng.integers(-128, 128, (5, 96))
+    assert golden.gemm(W, A, "dint4_sym", product_round=mode).tolist() == golden.ref_gemm(u, W.tolist(), A.tolist())
+    d = as_spec(f"kind=dot,lanes=4,weights=dint4_asym,product_round={mode}")
+    wd, ad, zd = rng.integers(0, 16, (300, 4)), rng.integers(-128, 128, (300, 4)), rng.integers(0, 14, 300)
+    assert golden.dot(d, wd, ad, z=zd).tolist() == golden.ref_dot(d, wd.tolist(), ad.tolist(), z=zd.tolist())
+
+
+def test_product_rounding_rtl_matches_golden_in_amaranth_sim():
+    from amaranth.sim import Simulator
+
+    import rtl
+
+    for mode in ("floor", "rne"):
+        spec = as_spec(f"kind=dot,lanes=2,weights=dint4_sym,product_round={mode},acc_bits=14,overflow=saturate")
+        dut = rtl.build_unit(spec)
+        rng = np.random.default_rng(9)
+        w, a = rng.integers(0, 16, (400, 2)), rng.integers(-128, 128, (400, 2))
+        clr = (rng.random(400) < 0.1).astype(int)
+        seen: list[int] = []
+
+        async def bench(ctx):  # type: ignore[no-untyped-def]
+            for t in range(400):
+                ctx.set(dut.en, 1)
+                ctx.set(dut.clr, int(clr[t]))
+                ctx.set(dut.w, [int(v) for v in w[t]])
+                ctx.set(dut.a, [int(v) for v in a[t]])
+                await ctx.tick()
+                seen.append(ctx.get(dut.acc))
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        assert seen == golden.dot(spec, w, a, clr=clr).tolist()
+
+
+def test_product_rounding_is_refused_where_it_means_nothing():
+    with pytest.raises(MacforgeError, match=r"product_round='floor' applies to mac/dot/systolic units .* int4 "
+                                            r"decodes in units of 1"):
+        as_spec("kind=mac,weights=int4,product_round=floor")
+    with pytest.raises(MacforgeError, match=r"nf4 has no exact integer form"):
+        as_spec("kind=mac,weights=nf4,lut=constant,product_round=rne")
+    with pytest.raises(MacforgeError, match=r"product_round must be one of exact, floor, rne, not 'ceil'"):
+        as_spec("kind=mac,weights=dint4_sym,product_round=ceil")
+    with pytest.raises(MacforgeError, match=r"product_round='rne' needs an exact fractional power-of-two"):
+        golden.gemm(np.zeros((1, 4), int), np.zeros((1, 4), int), "int8", product_round="rne")

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import MacforgeError
 from ..formats import Format, get_format
-from ..units import COEF_BITS, FRAC_BITS, UnitSpec, get_unit, int_range, signed_bits, weight_decode
+from ..units import COEF_BITS, FRAC_BITS, UnitSpec, WeightDecode, get_unit, int_range, signed_bits, weight_decode
 from . import _kernels as K
 
 __all__ = ["mac", "dot", "dq_group_mac", "gemm", "products", "for_unit", "to_fixed", "lut_entries"]
@@ -106,7 +106,7 @@ def mac(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | Non
     # a single-lane MAC is the one-lane case of the dot-product kernel
     return K.dot_trace(ww[:, None], aa[:, None], _flag("en", en, shape, 1), _flag("clr", clr, shape, 0),
                        _zp(u, z, shape)[:, None], table, zp_mask, zp_scale, u.acc_bits,
-                       u.overflow == "saturate", _acc0(u, acc0))
+                       u.overflow == "saturate", _acc0(u, acc0), u.product_shift, u.product_round == "rne")
 
 
 def dot(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | None = None,
@@ -126,7 +126,8 @@ def dot(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, *, en: ArrayLike | Non
     zz = _zp(u, z, shape)
     t = (shape[0],)
     return K.dot_trace(ww, aa, _flag("en", en, t, 1), _flag("clr", clr, t, 0), zz,
-                       table, zp_mask, zp_scale, u.acc_bits, u.overflow == "saturate", _acc0(u, acc0))
+                       table, zp_mask, zp_scale, u.acc_bits, u.overflow == "saturate", _acc0(u, acc0),
+                       u.product_shift, u.product_round == "rne")
 
 
 def to_fixed(v: ArrayLike, coef_bits: int, frac_bits: int) -> np.ndarray:
@@ -170,7 +171,8 @@ def dq_group_mac(unit: UnitSpec | str, q: ArrayLike, a: ArrayLike, s_fx: ArrayLi
 
 def products(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, z: ArrayLike | None = None,
              lut: ArrayLike | None = None) -> np.ndarray:
-    """Exact products p(w, a) in the unit's integer unit (elementwise, any shape)."""
+    """Products p(w, a) as the accumulator adds them (elementwise, any shape): exact in the
+    weight's integer unit, or reduced by the unit's ``product_round`` (then in ``acc_unit``)."""
     u = _spec(unit)
     ww = _ints("w", w, 0, (1 << u.decode.bits) - 1)
     aa = _ints("a", a, *u.act_range, shape=ww.shape)
@@ -178,7 +180,18 @@ def products(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, z: ArrayLike | No
     wi = table[ww]
     if u.decode.zp_mask is not None:
         wi = wi - zp_mask[ww].astype(np.int64) * zp_scale * _zp(u, z, ww.shape)
-    return wi * aa
+    return _round_products(wi * aa, u.product_shift, u.product_round)
+
+
+def _round_products(p: np.ndarray, shift: int, mode: str) -> np.ndarray:
+    """Vectorized ``models.units.round_product``."""
+    if shift == 0:
+        return p
+    q = p >> shift
+    if mode == "rne":
+        r, half = p - (q << shift), 1 << (shift - 1)
+        q = q + ((r > half) | ((r == half) & ((q & 1) == 1)))
+    return q
 
 
 # float32 carries every integer of magnitude ≤ 2^24 exactly, float64 ≤ 2^53: if a block's
@@ -191,13 +204,15 @@ _F64_EXACT = 1 << 53
 def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format | str,
          act_format: str = "int8", acc_bits: int = 32, overflow: str = "wrap", *,
          zero_points: ArrayLike | None = None, group_size: int | None = None,
-         lut_bits: int | None = None) -> np.ndarray:
+         lut_bits: int | None = None, product_round: str = "exact") -> np.ndarray:
     """Bit-exact GEMM: (M, N) int64 accumulators of ``activations (M, K) × codes (N, K)^T``.
 
     Values are in the weight format's integer unit (half-units for dINT), reduced by
     ``overflow`` exactly as a single MAC accumulating k = 0..K-1 in order would. Zero-point
     formats take ``zero_points`` (N, K // group_size). Formats without an exact short integer
     form (NF4, CRD) need ``lut_bits`` (their LUT is quantized as in the LUT units).
+    ``product_round`` (``floor`` | ``rne``, as ``UnitSpec.product_round``) reduces every
+    product of a fractional power-of-two unit to whole units before it is accumulated.
     """
     fmt = get_format(weight_format) if isinstance(weight_format, str) else weight_format
     if overflow not in ("wrap", "saturate"):
@@ -228,6 +243,13 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         zp = _ints("zero_points", zero_points, 0, dec.zp_max, (n, k // group_size))
     elif zero_points is not None:
         raise MacforgeError(f"{fmt.name} has no zero point; zero_points must be None")
+    shift = _product_shift(fmt.name, dec, product_round)
+    if shift:
+        w64 = table[wc] if dec.zp_mask is None else K.decode_weights_into(
+            wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=np.int64))
+        # products are rounded one by one: no exact BLAS form, the in-order kernel defines it
+        return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, overflow == "saturate", shift,
+                                 product_round == "rne")
     wlo, whi = dec.int_range()
     need = signed_bits(min(wlo * ahi, whi * alo, wlo * alo, whi * ahi), max(wlo * alo, whi * ahi, wlo * ahi, whi * alo))
     if acc_bits < need:
@@ -254,6 +276,18 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         return exact
     lo = -(1 << (acc_bits - 1))
     return ((exact - lo) & ((1 << acc_bits) - 1)) + lo
+
+
+def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
+    if product_round == "exact":
+        return 0
+    if product_round not in ("floor", "rne"):
+        raise MacforgeError(f"product_round must be exact, floor or rne, not {product_round!r}")
+    u = dec.unit
+    if not dec.exact or u >= 1 or u.numerator != 1 or u.denominator & (u.denominator - 1):
+        raise MacforgeError(f"product_round={product_round!r} needs an exact fractional power-of-two "
+                            f"integer unit; {name} decodes in units of {u}")
+    return u.denominator.bit_length() - 1
 
 
 def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: np.ndarray | None,

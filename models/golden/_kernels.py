@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "decode_weights_into", "gemm_sequential"]
+__all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -37,8 +37,23 @@ def _weight_int(code: np.int64, z: np.int64, table: np.ndarray, zp_mask: np.ndar
     return wi
 
 
+@njit(cache=True, inline="always")
+def round_shift(p: np.int64, shift: int, rne: bool) -> np.int64:
+    """p / 2^shift as an integer: floor (arithmetic shift) or round half to even (rne)."""
+    if shift == 0:
+        return p
+    q = p >> shift
+    if rne:
+        r = p - (q << shift)
+        half = np.int64(1) << (shift - 1)
+        if r > half or (r == half and (q & 1) == 1):
+            q += 1
+    return q
+
+
 @njit(cache=True)
-def dot_trace(w, a, en, clr, z, table, zp_mask, zp_scale, acc_bits, saturate, acc0):  # type: ignore[no-untyped-def]
+def dot_trace(w, a, en, clr, z, table, zp_mask, zp_scale, acc_bits, saturate, acc0, shift=0, rne=False):  # type: ignore[no-untyped-def]
+    """``shift`` > 0: each lane product is reduced by 2^shift (floor, or rne) before the sum."""
     n, lanes = w.shape
     out = np.empty(n, dtype=np.int64)
     acc = np.int64(acc0)
@@ -47,7 +62,8 @@ def dot_trace(w, a, en, clr, z, table, zp_mask, zp_scale, acc_bits, saturate, ac
         p = np.int64(0)
         if en[t]:
             for ln in range(lanes):
-                p += _weight_int(np.int64(w[t, ln]), np.int64(z[t, ln]), table, zp_mask, zp_scale) * np.int64(a[t, ln])
+                prod = _weight_int(np.int64(w[t, ln]), np.int64(z[t, ln]), table, zp_mask, zp_scale) * np.int64(a[t, ln])
+                p += round_shift(prod, shift, rne)
         acc = reduce_acc(base + p, acc_bits, saturate)
         out[t] = acc
     return out
@@ -86,8 +102,9 @@ def decode_weights_into(codes, zp, group, table, zp_mask, zp_scale, out):  # typ
 
 
 @njit(cache=True)
-def gemm_sequential(wint, acts, acc_bits, saturate):  # type: ignore[no-untyped-def]
-    """acc[m, n] = R-accumulate over k in order 0..K-1 (one MAC per output)."""
+def gemm_sequential(wint, acts, acc_bits, saturate, shift=0, rne=False):  # type: ignore[no-untyped-def]
+    """acc[m, n] = R-accumulate over k in order 0..K-1 (one MAC per output); each product
+    reduced by 2^shift first when ``shift`` > 0."""
     n, k = wint.shape
     m = acts.shape[0]
     out = np.empty((m, n), dtype=np.int64)
@@ -95,6 +112,7 @@ def gemm_sequential(wint, acts, acc_bits, saturate):  # type: ignore[no-untyped-
         for j in range(n):
             acc = np.int64(0)
             for kk in range(k):
-                acc = reduce_acc(acc + wint[j, kk] * np.int64(acts[i, kk]), acc_bits, saturate)
+                prod = round_shift(wint[j, kk] * np.int64(acts[i, kk]), shift, rne)
+                acc = reduce_acc(acc + prod, acc_bits, saturate)
             out[i, j] = acc
     return out

@@ -15,7 +15,7 @@ from typing import Sequence
 from ..formats import Format, get_format
 from ..units import UnitSpec
 
-__all__ = ["ref_weight_int", "ref_reduce", "ref_mac", "ref_dot", "ref_dq_group", "ref_gemm"]
+__all__ = ["ref_weight_int", "ref_product", "ref_reduce", "ref_mac", "ref_dot", "ref_dq_group", "ref_gemm"]
 
 # a value table is "exact" when every value is a multiple of 2^-16 (models.units' max_shift)
 _MAX_DENOMINATOR = 1 << 16
@@ -64,6 +64,17 @@ def ref_weight_int(unit: UnitSpec, code: int, z: int = 0, lut: Sequence[int] | N
     return int(q)
 
 
+def ref_product(unit: UnitSpec, w: int, a: int) -> int:
+    """The product the accumulator adds: w·a exactly, or under ``product_round`` the real
+    value w·a·unit rounded to whole units (floor, or nearest with ties to even) as rationals."""
+    if unit.product_round == "exact":
+        return w * a
+    v = Fraction(w * a) * unit.decode.unit  # value in whole units
+    if unit.product_round == "floor":
+        return math.floor(v)
+    return round(v)  # Fraction.__round__: half to even
+
+
 def ref_reduce(s: int, acc_bits: int, overflow: str) -> int:
     half = 1 << (acc_bits - 1)
     if overflow == "saturate":
@@ -90,7 +101,8 @@ def ref_dot(unit: UnitSpec, w: Sequence[Sequence[int]], a: Sequence[Sequence[int
         p = 0
         if en is None or en[t]:
             zt = [0] * len(w[t]) if z is None else _lanes(z[t], len(w[t]))
-            p = sum(ref_weight_int(unit, int(wi), zl, lut) * int(ai) for wi, ai, zl in zip(w[t], a[t], zt))
+            p = sum(ref_product(unit, ref_weight_int(unit, int(wi), zl, lut), int(ai))
+                    for wi, ai, zl in zip(w[t], a[t], zt))
         acc = ref_reduce(base + p, unit.acc_bits, unit.overflow)
         out.append(acc)
     return out
@@ -126,7 +138,8 @@ def ref_gemm(unit: UnitSpec, codes: Sequence[Sequence[int]], acts: Sequence[Sequ
             acc = 0
             for k, (c, x) in enumerate(zip(wrow, arow)):
                 z = 0 if zero_points is None else int(zero_points[n][k // group_size])  # type: ignore[operator]
-                acc = ref_reduce(acc + ref_weight_int(unit, int(c), z) * int(x), unit.acc_bits, unit.overflow)
+                acc = ref_reduce(acc + ref_product(unit, ref_weight_int(unit, int(c), z), int(x)),
+                                 unit.acc_bits, unit.overflow)
             row.append(acc)
         out.append(row)
     return out
