@@ -126,23 +126,24 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[i:i + size]
 
 
-def _prewarm(study: Study, points: list[dict[str, Any]]) -> None:
-    """The fitted cost model is global and fitted once (then read from its cache): fit it here,
-    not in every worker. ``measure = "synth"`` points synthesize in the workers instead."""
-    if study.measure != "model":
-        return
-    from sim.accel._costs import arch_pe_costs
-
-    seen = set()
+def _distinct_pes(study: Study, points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """One point per distinct PE definition (base arch + its ``pe.*`` overrides)."""
+    seen: dict[Any, tuple[dict[str, Any], str]] = {}
     for p in points:
         pe_over = tuple(sorted((k, str(v)) for k, v in p["overrides"].items() if k.startswith("pe.")))
-        if (p["arch"], pe_over) in seen:
-            continue
-        seen.add((p["arch"], pe_over))
-        try:
-            arch_pe_costs(_spec_of(p, study.arch_text[p["arch"]]))
-        except MacforgeError:
-            pass  # flagged per point later
+        seen.setdefault((p["arch"], pe_over), (p, study.arch_text[p["arch"]]))
+    return list(seen.values())
+
+
+def _warm_pe(item: tuple[dict[str, Any], str]) -> None:
+    """Price one PE (fit the cost model, or synthesize and simulate the unit) so the points that
+    share it find it cached; a PE that cannot work is flagged later, per point."""
+    from sim.accel._costs import arch_pe_costs
+
+    try:
+        arch_pe_costs(_spec_of(*item))
+    except MacforgeError:
+        pass
 
 
 def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler: str | None = None,
@@ -164,15 +165,19 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
     todo = list({k: (k, p, study.arch_text[p["arch"]]) for k, p in zip(keys, points) if k not in rows}.values())
     cached = len(points) - sum(1 for k in keys if k not in rows)
     if todo:
-        _prewarm(study, [t[1] for t in todo])
+        pes = _distinct_pes(study, [t[1] for t in todo])
+        if study.measure == "model":  # one global fit (then cached): here, not in every worker
+            for item in pes:
+                _warm_pe(item)
+            pes = []
         size = max(1, min(256, len(todo) // (workers * 8) or 1))
         chunks = list(_chunks(todo, size))
         bar = tqdm(total=len(todo), desc=f"whatif {study.name}", file=sys.stderr, disable=not progress or None,
                    leave=False)
         if executor == "local":
-            _run_local(chunks, str(cdir), workers, rows, bar)
+            _run_local(chunks, pes, str(cdir), workers, rows, bar)
         else:
-            _run_dask(chunks, str(cdir), workers, scheduler, rows, bar)
+            _run_dask(chunks, pes, str(cdir), workers, scheduler, rows, bar)
         bar.close()
     df = pd.DataFrame([rows[k] for k in keys])
     stats = RunStats(points=len(points), cached=cached, computed=len(todo),
@@ -181,10 +186,13 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
     return df, stats
 
 
-def _run_local(chunks: list[list[Any]], cdir: str, workers: int, rows: dict[str, Any], bar: Any) -> None:
+def _run_local(chunks: list[list[Any]], pes: list[Any], cdir: str, workers: int, rows: dict[str, Any],
+               bar: Any) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=workers) as pool:
+        # measure = "synth": each distinct PE once, in parallel, before the points that share it
+        list(pool.map(_warm_pe, pes))
         futs = [pool.submit(_eval_chunk, c, cdir) for c in chunks]
         for f in as_completed(futs):
             done = f.result()
@@ -192,8 +200,8 @@ def _run_local(chunks: list[list[Any]], cdir: str, workers: int, rows: dict[str,
             bar.update(len(done))
 
 
-def _run_dask(chunks: list[list[Any]], cdir: str, workers: int, scheduler: str | None, rows: dict[str, Any],
-              bar: Any) -> None:
+def _run_dask(chunks: list[list[Any]], pes: list[Any], cdir: str, workers: int, scheduler: str | None,
+              rows: dict[str, Any], bar: Any) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -202,6 +210,7 @@ def _run_dask(chunks: list[list[Any]], cdir: str, workers: int, scheduler: str |
                                host="127.0.0.1")
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
+            client.gather(client.map(_warm_pe, pes, pure=False))  # measure = "synth": each PE once
             futs = client.map(_eval_chunk, chunks, cache_dir=cdir, pure=False)
             for f in as_completed(futs):
                 done = f.result()
