@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 @pytest.mark.parametrize("kw, message", [
     ({"model": "gpt5"}, "unknown model 'gpt5'; known: smollm2, minilm"),
     ({"method": "awq"}, "unknown method 'awq'; known: rtn, smoothquant, aqas, slac, gptq, "
-                        "aqas+gptq, slac+gptq, nupes"),
+                        "aqas+gptq, slac+gptq, nupes, decoupleq"),
     ({"weights": "int3_asym"}, "unknown weight format 'int3_asym'; known: fp, int2"),
     ({"acts": "ue4m3"}, "format ue4m3 is a scale format; it cannot hold activations"),
     ({"weights": "int4", "method": "aqas"}, "method aqas balances weight and activation"),
@@ -195,6 +195,20 @@ def test_methods_tiny(method: str) -> None:
         assert rec["gptq_loss"] > 0
     # weights stay 4-bit: 16 distinct integers at most per group
     assert rec["weight_bits_per_element"] == 4 + 16 / 64
+
+
+@pytest.mark.slow  # four H-weighted fits of a whole block (tests/test_quant.py covers the math)
+def test_decoupleq_method_w2_tiny() -> None:
+    kw = dict(TINY, blocks=(0,))
+    doc = run_quant(QuantConfig(weights="decoupleq_int2", group=64, method="decoupleq",
+                                decoupleq_iters=1, **kw), progress=False)
+    rtn = run_quant(QuantConfig(weights="decoupleq_int2", group=64, **kw), progress=False)
+    assert doc["calibration_sequences"] == 2
+    # 2-bit integers + FP16 scale and offset per 64 weights
+    assert doc["weight_bits_per_element"] == 2 + 32 / 64 == rtn["weight_bits_per_element"]
+    assert doc["kl_vs_reference"] > 0
+    with pytest.raises(MacforgeError, match="method decoupleq fits"):
+        QuantConfig(weights="int4", method="decoupleq")
 
 
 def test_nupes_method_picks_an_exponent_per_layer() -> None:

@@ -22,7 +22,7 @@ from scipy.linalg import solve_triangular
 from ..errors import MacforgeError
 from ..formats import Format, QuantizedTensor, Scaling
 
-__all__ = ["gptq_quantize", "gptq_quantize_shared", "GptqResult", "hessian"]
+__all__ = ["gptq_quantize", "gptq_quantize_shared", "split_rows", "GptqResult", "hessian"]
 
 
 def hessian(x: np.ndarray) -> np.ndarray:
@@ -68,8 +68,27 @@ def _quant_col(fmt: Format, p: _Params, col: np.ndarray) -> tuple[np.ndarray, np
     return codes, v
 
 
+def _fixed_params(fixed: QuantizedTensor, n_groups: int) -> tuple[list[_Params], list[QuantizedTensor]]:
+    """Per-group parameters taken from an existing QuantizedTensor (codes are recomputed)."""
+    n = fixed.shape[0]
+    sc = fixed.scales.reshape(n, -1) if fixed.scaling.granularity != "tensor" else \
+        np.broadcast_to(fixed.scales.reshape(1, 1), (n, 1))
+    if sc.shape[1] != n_groups:
+        raise MacforgeError(f"fixed parameters have {sc.shape[1]} groups, expected {n_groups}")
+    ps, qs = [], []
+    for g in range(n_groups):
+        zp = None if fixed.zero_points is None else fixed.zero_points.reshape(n, -1)[:, g]
+        off = None if fixed.offsets is None else fixed.offsets.reshape(n, -1)[:, g]
+        ps.append(_Params(sc[:, g] * fixed.tensor_scale, zp, off))
+        qs.append(QuantizedTensor(fixed.format, fixed.scaling, (n, 1), np.zeros((n, 1), np.uint8),
+                                  sc[:, g:g + 1].copy(), None if zp is None else zp[:, None].copy(),
+                                  None if off is None else off[:, None].copy(), fixed.tensor_scale))
+    return ps, qs
+
+
 def gptq_quantize(w: np.ndarray, h: np.ndarray, fmt: Format, scaling: Scaling, *,
-                  damp: float = 0.01, block_size: int = 128, act_order: bool = False) -> GptqResult:
+                  damp: float = 0.01, block_size: int = 128, act_order: bool = False,
+                  fixed: QuantizedTensor | None = None) -> GptqResult:
     """Quantize ``w`` (out, in) with GPTQ given the input Hessian ``h`` (in, in).
 
     Parameters
@@ -81,6 +100,9 @@ def gptq_quantize(w: np.ndarray, h: np.ndarray, fmt: Format, scaling: Scaling, *
         Columns per lazy batch update (reference: 128).
     act_order
         Quantize columns by descending Hessian diagonal (static groups, module docstring).
+    fixed
+        Keep these scales / zero points / offsets (same format and scaling) and only choose
+        the integers (decoupleQ's integer step).
     """
     wa = np.array(w, dtype=np.float64)
     if wa.ndim != 2:
@@ -121,7 +143,9 @@ def gptq_quantize(w: np.ndarray, h: np.ndarray, fmt: Format, scaling: Scaling, *
     n_groups = 1 if gsize is None else k // gsize
     group_p: list[_Params | None] = [None] * n_groups
     group_q: list[QuantizedTensor | None] = [None] * n_groups
-    if gsize is None:  # one set of parameters from the original weights (reference)
+    if fixed is not None:
+        group_p, group_q = _fixed_params(fixed, n_groups)  # type: ignore[assignment]
+    elif gsize is None:  # one set of parameters from the original weights (reference)
         group_p[0], group_q[0] = _params(fmt, scaling, wa)
     elif act_order:  # static groups over the original (unpermuted) input order
         for g in range(n_groups):
@@ -185,15 +209,22 @@ def gptq_quantize_shared(weights: list[np.ndarray], h: np.ndarray, fmt: Format, 
     """
     if scaling is None or scaling.granularity == "tensor" or len(weights) == 1:
         return [gptq_quantize(w, h, fmt, scaling, **kw) for w in weights]  # type: ignore[arg-type]
-    rows = np.cumsum([0] + [w.shape[0] for w in weights])
+    sizes = [w.shape[0] for w in weights]
     res = gptq_quantize(np.concatenate(weights, axis=0), h, fmt, scaling, **kw)  # type: ignore[arg-type]
-    q = res.quantized
-    out = []
-    for r0, r1 in zip(rows[:-1], rows[1:]):
-        part = QuantizedTensor(fmt, scaling, (int(r1 - r0), q.shape[1]), q.codes[r0:r1],
-                               q.scales[r0:r1],
-                               None if q.zero_points is None else q.zero_points[r0:r1],
-                               None if q.offsets is None else q.offsets[r0:r1], q.tensor_scale)
-        rl = res.row_loss[r0:r1]
-        out.append(GptqResult(part, res.weight[r0:r1], float(rl.sum()), rl))
-    return out
+    rows = np.cumsum([0] + sizes)
+    return [GptqResult(part, res.weight[r0:r1], float(res.row_loss[r0:r1].sum()), res.row_loss[r0:r1])
+            for part, r0, r1 in zip(split_rows(res.quantized, sizes), rows[:-1], rows[1:])]
+
+
+def split_rows(q: QuantizedTensor, sizes: list[int]) -> list[QuantizedTensor]:
+    """Split a row-stacked (channel / group scaled) QuantizedTensor back into its parts."""
+    if q.scaling.granularity == "tensor":
+        raise MacforgeError("a per-tensor scaled matrix cannot be split by rows")
+    if sum(sizes) != q.shape[0]:
+        raise MacforgeError(f"row sizes {sizes} do not add up to {q.shape[0]}")
+    rows = np.cumsum([0] + list(sizes))
+    return [QuantizedTensor(q.format, q.scaling, (int(r1 - r0), q.shape[1]), q.codes[r0:r1],
+                            q.scales[r0:r1],
+                            None if q.zero_points is None else q.zero_points[r0:r1],
+                            None if q.offsets is None else q.offsets[r0:r1], q.tensor_scale)
+            for r0, r1 in zip(rows[:-1], rows[1:])]

@@ -35,6 +35,7 @@ METHODS: dict[str, tuple[str | None, str]] = {
     "aqas+gptq": ("aqas", "gptq"),
     "slac+gptq": ("aqas", "gptq"),
     "nupes": (None, "nupes"),  # per-layer power-law exponent, data-free (PAPERS.md §3)
+    "decoupleq": (None, "decoupleq"),  # H-weighted alternating q / (s, z) (PAPERS.md §4)
 }
 CALIBRATION_SOURCES = ("wiki", "news")
 #: names that mean "leave this tensor in float32"
@@ -86,6 +87,7 @@ class QuantConfig:
     damp: float = 0.01
     act_order: bool = False
     gptq_block: int = 128
+    decoupleq_iters: int = 2
     blocks: tuple[int, ...] | None = None
     bitexact: bool = False
     seed: int = 0
@@ -129,11 +131,14 @@ class QuantConfig:
         if self.search_rows is not None and self.search_rows < 1:
             raise MacforgeError(f"search_rows must be positive, not {self.search_rows!r}")
         smoothing, rounding = METHODS[self.method]
-        if wf is None and (smoothing is not None or rounding == "gptq"):
+        if wf is None and (smoothing is not None or rounding != "rtn"):
             raise MacforgeError(f"method {self.method} quantizes weights: give --weights FMT")
         if rounding == "nupes" and (wf is None or wf.kind != "nupes"):
             raise MacforgeError("method nupes searches the exponent of a NUPES format: give "
                                 "--weights nupes<bits>_a<a> (e.g. nupes4_a1); a is the start")
+        if rounding == "decoupleq" and (wf is None or wf.default_scaling is None
+                                        or wf.default_scaling.method != "affine"):
+            raise MacforgeError("method decoupleq fits W ≈ q·s + z: give --weights decoupleq_int2")
         if smoothing is not None and af is None:
             raise MacforgeError(f"method {self.method} balances weight and activation "
                                 "quantization: give --acts FMT (e.g. int8)")
@@ -177,7 +182,7 @@ class QuantConfig:
 
     @property
     def needs_calibration(self) -> bool:
-        return (self.smoothing is not None or self.rounding == "gptq"
+        return (self.smoothing is not None or self.rounding in ("gptq", "decoupleq")
                 or self.act_calibration == "static")
 
     def as_dict(self) -> dict[str, Any]:
@@ -191,7 +196,8 @@ class QuantConfig:
         d = self.as_dict()
         if not self.needs_calibration:  # calibration knobs are irrelevant then
             for k in ("calib", "calib_tokens", "calib_len", "alpha", "alpha_points",
-                      "search_tokens", "search_rows", "damp", "act_order", "gptq_block", "seed"):
+                      "search_tokens", "search_rows", "damp", "act_order", "gptq_block",
+                      "decoupleq_iters", "seed"):
                 d.pop(k)
         d["code_version"] = CODE_VERSION
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]

@@ -33,10 +33,12 @@ from models.quant import (
     aqas_scales,
     alpha_grid,
     check_group,
+    decoupleq_quantize,
     gptq_quantize_shared,
     hessian,
     nupes_search,
     smoothquant_scales,
+    split_rows,
     weight_scaling,
 )
 
@@ -344,6 +346,20 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
                     qm.weights[name] = res.weight
                     qm.qweights[name] = res.quantized
                     qm.gptq_loss[name] = res.loss
+            elif qc.rounding == "decoupleq":
+                sc = scalings[names[0]]
+                # rows are solved independently given H: q/k/v (gate/up) stacked in one call
+                stacked = [cur[n] for n in names]
+                res_dq = decoupleq_quantize(np.concatenate(stacked), hessian(caps[site]), wfmt, sc,
+                                            iters=qc.decoupleq_iters, damp=qc.damp,
+                                            block_size=qc.gptq_block)
+                parts = split_rows(res_dq.quantized, [w.shape[0] for w in stacked])
+                r0 = 0
+                for name, part in zip(names, parts):
+                    r1 = r0 + part.shape[0]
+                    qm.weights[name] = res_dq.weight[r0:r1]
+                    qm.qweights[name] = part
+                    r0 = r1
             else:
                 for name in names:
                     qm.weights[name], q = _rtn(cur[name], wfmt, scalings[name])

@@ -75,6 +75,8 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--damp", type=float, default=0.01, help="GPTQ damping (fraction of mean diag H)")
     q.add_argument("--act-order", action="store_true", help="GPTQ: columns by descending diag H")
     q.add_argument("--gptq-block", type=int, default=128, help="GPTQ lazy-batch block size")
+    q.add_argument("--decoupleq-iters", type=int, default=2,
+                   help="decoupleQ alternating (integer, s/z) rounds")
     q.add_argument("--blocks", default=None, help="quantize only these blocks, e.g. 0-3 or 0,29")
     q.add_argument("--bitexact", action="store_true",
                    help="run every quantized linear through models.golden.gemm")
@@ -98,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
         alpha_points=args.alpha_points, search_tokens=args.search_tokens,
         search_rows=None if args.search_rows == 0 else args.search_rows, damp=args.damp,
         act_order=args.act_order, gptq_block=args.gptq_block,
+        decoupleq_iters=getattr(args, "decoupleq_iters", 2),
         blocks=None if args.blocks is None else _blocks(args.blocks),
         bitexact=args.bitexact, seed=args.seed)
 
