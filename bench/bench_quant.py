@@ -39,7 +39,6 @@ from sim.accuracy import QuantConfig, run_quant  # noqa: E402
 
 RUNS = [
     ("RTN W4A8 int4_asym g64", dict(weights="int4_asym", group=64, acts="int8", method="rtn"), 90.0),
-    ("RTN W4A8 dint4_asym g64", dict(weights="dint4_asym", group=64, acts="int8", method="rtn"), 90.0),
     ("AQAS+GPTQ W4A8 dint4_asym g64", dict(weights="dint4_asym", group=64, acts="int8",
                                            method="aqas+gptq"), 300.0),
 ]
@@ -76,6 +75,7 @@ def main() -> int:
         print(f"{label}: {wall:.1f} s (goal {goal:.0f} s), PPL {doc['perplexity']:.3f}",
               file=sys.stderr)
     load_end = os.getloadavg()
+    _d = QuantConfig(weights="dint4_asym", group=64, acts="int8", method="aqas+gptq")
     threads = args.blas_threads if args.blas_threads is not None else "library default"
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)
@@ -99,8 +99,10 @@ def main() -> int:
         f"loaded ({t_load:.1f} s once per process: GGUF dequantization + tokens) and the "
         f"unquantized reference cached ({t_ref:.1f} s in this process; "
         f"{'a cache hit' if ref.get('cached') else 'computed now'}, reference PPL "
-        f"{ref['perplexity']:.3f}). AQAS+GPTQ calibrates on 16 × 512 Wikipedia tokens "
-        "disjoint from the evaluation windows (20-point α grid, GPTQ damp 0.01, block 128).",
+        f"{ref['perplexity']:.3f}). AQAS+GPTQ calibrates on {_d.calib_tokens // _d.effective_calib_len}"
+        f" × {_d.effective_calib_len} {_d.calib} tokens disjoint from the evaluation windows "
+        f"({_d.alpha_points}-point α grid, loss on {_d.search_tokens} tokens × {_d.search_rows} "
+        f"rows per linear; GPTQ damp {_d.damp}, block {_d.gptq_block}).",
         "",
         "| run | wall s | goal s | met | quantize s | evaluate s | PPL | KL nats/token | "
         "weight bits/elem |",
