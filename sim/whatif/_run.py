@@ -91,13 +91,15 @@ def evaluate_point(point: dict[str, Any], arch_text: str) -> dict[str, Any]:
     return row
 
 
-def _eval_chunk(items: Sequence[tuple[str, dict[str, Any], str]], cache_dir: str) -> list[tuple[str, dict[str, Any]]]:
-    """Worker: evaluate points, appending each one's row to the cache as soon as it is done."""
+def _eval_chunk(items: Sequence[tuple[str, dict[str, Any]]], texts: dict[str, str],
+                cache_dir: str) -> list[tuple[str, dict[str, Any]]]:
+    """Worker: evaluate points (``texts``: base arch file contents by path, sent once per chunk),
+    appending each one's row to the cache as soon as it is done."""
     out = []
     path = Path(cache_dir) / f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
     with open(path, "a") as f:
-        for key, point, text in items:
-            row = evaluate_point(point, text)
+        for key, point in items:
+            row = evaluate_point(point, texts[point["arch"]])
             f.write(json.dumps({"key": key, "row": row}, default=str) + "\n")
             f.flush()  # in the OS as soon as it is computed: a killed worker loses only its current point
             out.append((key, row))
@@ -162,7 +164,7 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
     keys = [point_key(p, study.arch_text[p["arch"]]) for p in points]
     wanted = set(keys)
     rows = {k: v for k, v in read_cache(cdir).items() if k in wanted}
-    todo = list({k: (k, p, study.arch_text[p["arch"]]) for k, p in zip(keys, points) if k not in rows}.values())
+    todo = list({k: (k, p) for k, p in zip(keys, points) if k not in rows}.values())
     cached = len(points) - sum(1 for k in keys if k not in rows)
     if todo:
         pes = _distinct_pes(study, [t[1] for t in todo])
@@ -175,9 +177,9 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
         bar = tqdm(total=len(todo), desc=f"whatif {study.name}", file=sys.stderr, disable=not progress or None,
                    leave=False)
         if executor == "local":
-            _run_local(chunks, pes, str(cdir), workers, rows, bar)
+            _run_local(chunks, study.arch_text, pes, str(cdir), workers, rows, bar)
         else:
-            _run_dask(chunks, pes, str(cdir), workers, scheduler, rows, bar)
+            _run_dask(chunks, study.arch_text, pes, str(cdir), workers, scheduler, rows, bar)
         bar.close()
     df = pd.DataFrame([rows[k] for k in keys])
     stats = RunStats(points=len(points), cached=cached, computed=len(todo),
@@ -186,22 +188,22 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
     return df, stats
 
 
-def _run_local(chunks: list[list[Any]], pes: list[Any], cdir: str, workers: int, rows: dict[str, Any],
-               bar: Any) -> None:
+def _run_local(chunks: list[list[Any]], texts: dict[str, str], pes: list[Any], cdir: str, workers: int,
+               rows: dict[str, Any], bar: Any) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # measure = "synth": each distinct PE once, in parallel, before the points that share it
         list(pool.map(_warm_pe, pes))
-        futs = [pool.submit(_eval_chunk, c, cdir) for c in chunks]
+        futs = [pool.submit(_eval_chunk, c, texts, cdir) for c in chunks]
         for f in as_completed(futs):
             done = f.result()
             rows.update(done)
             bar.update(len(done))
 
 
-def _run_dask(chunks: list[list[Any]], pes: list[Any], cdir: str, workers: int, scheduler: str | None,
-              rows: dict[str, Any], bar: Any) -> None:
+def _run_dask(chunks: list[list[Any]], texts: dict[str, str], pes: list[Any], cdir: str, workers: int,
+              scheduler: str | None, rows: dict[str, Any], bar: Any) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -211,7 +213,7 @@ def _run_dask(chunks: list[list[Any]], pes: list[Any], cdir: str, workers: int, 
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
             client.gather(client.map(_warm_pe, pes, pure=False))  # measure = "synth": each PE once
-            futs = client.map(_eval_chunk, chunks, cache_dir=cdir, pure=False)
+            futs = client.map(_eval_chunk, chunks, texts=texts, cache_dir=cdir, pure=False)
             for f in as_completed(futs):
                 done = f.result()
                 rows.update(done)

@@ -36,6 +36,7 @@ import itertools
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ __all__ = ["Study", "load_study", "study_from_dict", "expand_points", "point_key
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bumped when the accelerator model's arithmetic changes, so cached points are recomputed.
-MODEL_VERSION = "accel-2"
+MODEL_VERSION = "accel-3"
 
 _TOP = {"name", "description", "measure", "arch", "baseline", "sweep", "variant", "workload"}
 _WORKLOAD = {"models", "gemm", "phases", "batch", "seq", "context"}
@@ -168,6 +169,11 @@ def expand_points(study: Study) -> list[dict[str, Any]]:
 
 def point_key(point: dict[str, Any], arch_text: str) -> str:
     """Cache key of a point: its spec, its base arch file's content and ``MODEL_VERSION``."""
-    ident = json.dumps({"p": {k: v for k, v in point.items() if k != "arch"}, "arch": arch_text,
+    ident = json.dumps({"p": {k: v for k, v in point.items() if k != "arch"}, "arch": _text_hash(arch_text),
                         "v": MODEL_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
+
+
+@lru_cache(maxsize=256)
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
