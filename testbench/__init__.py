@@ -20,6 +20,12 @@ spec); the testbench never re-implements the arithmetic. How a run works:
 5. The expected accumulator after every edge (``testbench._expected``, from golden) is
    compared with numpy; mismatches come back with the failing cycles' inputs.
 
+Systolic arrays (kind ``systolic``) follow the same steps with their own plan and check
+(``testbench._systolic``): tiles of k's (every pair through every PE, overflow, back-to-back at
+the ``systolic_schedule`` period, bubbles, resets mid-tile and mid-drain, real data), the
+stream cut into chunks only where the array is idle, and every cycle's ``out_valid`` plus each
+due result row (``out_row``, ``c``) compared with ``models.golden.gemm`` of its tile.
+
 The public names are loaded on first use: the simulator process imports
 ``testbench._cocotb_harness`` and must not pay for numba and Amaranth.
 """

@@ -5,14 +5,16 @@ overflow variants, all fed the same inputs) and runs in one of two modes:
 
 * batched (``ext`` = 0): on ``load`` it reads ``n_cycles`` packed stimulus words from
   ``stim.hex`` (``$readmemh``), then drives word k into the instances at clock edge k from an
-  internal counter, stores the concatenated ``acc`` outputs seen after edge k into a result
-  memory and, when the chunk is done, writes it to ``res.hex`` (``$writememh``) and toggles
-  ``done``. Python is involved once per chunk, not once per cycle.
+  internal counter, stores the concatenated outputs seen after edge k (every output port
+  lane of every instance: ``acc`` of a MAC unit; out_valid, out_row, c of a systolic array)
+  into a result memory and, when the chunk is done, writes it to ``res.hex``
+  (``$writememh``) and toggles ``done``. Python is involved once per chunk, not per cycle.
 * naive (``ext`` = 1): the instances take ``ext_stim`` directly; cocotb writes it and reads
   ``res_now`` once per cycle.
 
 Between chunks (and before the first) the instances see an all-zero word: no reset, en = 0,
-clr = 0, no LUT write, i.e. a bubble that leaves every register as it is.
+clr = 0, no LUT write, i.e. a bubble that leaves every register as it is (valid = 0 for a
+systolic array, whose stream is cut only where nothing is in flight).
 """
 
 from __future__ import annotations

@@ -71,7 +71,9 @@ class SimResult:
     few, error onsets first, each with the cycle, the instance, the section of the plan, the
     inputs of the cycle whose result is wrong, expected and got. ``seconds``: wall-clock for the
     unit (Verilog, build, stimulus, simulation, comparison); ``sim_seconds``: the simulator's
-    own loop; ``exhaustive``: every (w, a[, z]) pair was applied.
+    own loop; ``exhaustive``: every (w, a[, z]) pair was applied (through every PE of a
+    systolic array). For a systolic unit a checked result is one cycle of one instance (its
+    out_valid, and out_row / c when a row is due); ``notes`` give the tiles and rows compared.
     """
 
     unit: str
@@ -362,6 +364,9 @@ def run_units(
     ----------
     units
         Unit names or ``UnitSpec``s (default: every unit of ``models.units.unit_names()``).
+        Systolic arrays (kind ``systolic``) run the tile plan of ``testbench._systolic``:
+        every cycle's out_valid and every valid result row (out_row, c) against
+        ``models.golden.gemm``.
     simulator
         ``"icarus"`` or ``"verilator"`` (``SIMULATORS``).
     vectors
@@ -369,7 +374,11 @@ def run_units(
         directed sections (see ``testbench._stimulus``).
     exhaustive
         Enumerate pair spaces up to 2^20 (default: up to 2^16, which covers every built-in
-        unit), run the full-width accumulator until it wraps, program a second LUT.
+        unit), run the full-width accumulator until it wraps, program a second LUT. For a
+        systolic unit the enumeration is every (w, a[, z]) through every PE (the k's of
+        back-to-back tiles, arranged so that each PE(i, j) sees each combination once: the
+        same 2^16 / 2^20 limits, independent of the array size, which only makes each cycle
+        costlier), and the wrap tile is one tile whose full-width accumulators wrap.
     seed
         Seed of every random choice; the same seed gives the same stimulus.
     method

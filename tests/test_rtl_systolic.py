@@ -159,8 +159,8 @@ def test_array_verilog() -> None:
 
 
 # (R, C, K): square, tall, wide, K < R + C, K = 1, and the 8×8 array with K ≥ 64
-CYCLE_CASES = [(1, 1, 1), (2, 3, 5), (3, 8, 2), (8, 2, 64), (4, 4, 64),
-               pytest.param(8, 8, 70, marks=pytest.mark.slow)]  # 8×8 in amaranth.sim: ~20 s
+CYCLE_CASES = [(1, 1, 1), (2, 3, 5), (3, 8, 2), (4, 4, 64),  # amaranth.sim: 8×8 ~20 s, 8×2 ~6 s
+               pytest.param(8, 2, 64, marks=pytest.mark.slow), pytest.param(8, 8, 70, marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("rows,cols,k", CYCLE_CASES)
@@ -193,3 +193,45 @@ def test_schedule_equals_measured_rtl_cycles(rows: int, cols: int, k: int) -> No
     outs = run_tiles(spec, rows, cols, [tile, nxt], starts=[0, measured - 1])
     late = sorted((o for o in outs if o[0] >= measured - 1 + k + rows + cols - 2), key=lambda o: o[1])
     assert late[0][1] == 0 and late[0][2][0] != exp2[0, 0]
+
+
+def _array_flip_flops(spec) -> int:  # type: ignore[no-untyped-def]
+    """Registers of an R×C array after Yosys merges equal ones: R·C accumulators; row i's
+    activation passes i skew registers and C-1 PE hops, column j's weight code (and zero
+    point) j skew registers and R-1 hops; valid and first depend only on i + j (delays
+    1 … R+C-2, one register each); `last` is delayed R + C - 1 times; the drain step counter."""
+    R, C = spec.rows, spec.cols
+    dec = spec.decode
+    w_bits = dec.bits + (dec.zp_bits if dec.zp_mask is not None else 0)
+    a_regs = sum(i + C - 1 for i in range(R)) * spec.act_bits
+    w_regs = sum(j + R - 1 for j in range(C)) * w_bits
+    return R * C * spec.acc_bits + a_regs + w_regs + 2 * (R + C - 2) + (R + C - 1) + R.bit_length()
+
+
+@pytest.mark.parametrize("unit", [
+    "kind=systolic,rows=2,cols=2,pe=mac_int4xint8",
+    pytest.param("kind=systolic,rows=3,cols=4,pe=mac_dint4_asym_xint8", marks=pytest.mark.slow),
+    pytest.param("kind=systolic,rows=4,cols=4,pe=mac_int8xint8", marks=pytest.mark.slow),
+])
+def test_synth_area_per_pe(unit: str) -> None:
+    """Generic-cell synthesis of a systolic unit: the array's flip-flops are exactly the
+    registers its schedule needs, one PE alone holds its accumulator and pass-through
+    registers, and the area per PE is reported three ways that add up."""
+    from models.units import as_spec
+    from rtl.flow import DFF, synth_unit
+
+    spec = as_spec(unit)
+    r = synth_unit(spec, "generic")
+    pes = spec.rows * spec.cols
+    assert r["pes"] == pes
+    assert r["cells_by_type"]["DFF"] == _array_flip_flops(spec)
+    dec = spec.decode
+    pe_regs = spec.acc_bits + spec.act_bits + 2 + dec.bits + (dec.zp_bits if dec.zp_mask is not None else 0)
+    assert r["pe_sequential_nand2_eq"] == pytest.approx(pe_regs * DFF.nand2_eq, rel=1e-6)
+    assert r["nand2_eq_per_pe"] == pytest.approx(r["nand2_eq"] / pes)
+    assert r["nand2_eq_per_mac"] == r["nand2_eq_per_pe"]
+    parts = r["pe_components_nand2_eq"]
+    assert sum(parts.values()) == pytest.approx(r["pe_nand2_eq"])
+    # the PE is the MAC unit of the same datapath plus its pass-through registers and drain mux
+    assert parts["pass_through_and_drain"] >= (spec.act_bits + 2 + dec.bits) * DFF.nand2_eq
+    assert r["array_overhead_nand2_eq"] == pytest.approx(r["nand2_eq"] - pes * r["pe_nand2_eq"])
