@@ -1,8 +1,9 @@
 """Benchmark: an analytical what-if sweep over LLaMA-7B, 10,000 accelerator configurations, each
 evaluated on every GEMM of prefill (seq 512) and of decode (context 512): 20,000 workload points.
 
-Writes reports/bench/whatif.md and whatif.csv. Run: `make bench` or
-`PYTHONPATH=. .venv/bin/python bench/bench_whatif.py` (`--quick`: 1/10 of the points).
+Writes reports/bench/whatif.md (the figures also as build/bench_whatif/whatif.csv). Run: `make bench`
+or `PYTHONPATH=. .venv/bin/python bench/bench_whatif.py` (`--quick`: 1/12 of the points, written to
+build/bench_whatif/ only).
 
 Measured: the full `run_study` (point expansion, hashing, the local process pool with 2 workers,
 each point's row written to a fresh point cache) — what `macforge whatif` does before writing its
@@ -92,9 +93,10 @@ def main() -> int:
             ("single-process CPU ms per workload point", round(cpu_ms, 3)),
             ("CPU-bound estimate for the sweep on 2 idle cores, s", round(len(points) * cpu_ms / 1e3 / 2, 1)),
             ("load average before / after", f"{load0:.1f} / {load1:.1f}")]
-    OUT.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    with open(OUT / f"whatif{suffix}.csv", "w", newline="") as f:
+    out = CACHE if args.quick else OUT
+    out.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "whatif.csv", "w", newline="") as f:
         csv.writer(f).writerows([("metric", "value"), *rows])
     goal = "met" if (configs >= 10000 and sweep_s <= 10.0) else ("not met" if configs >= 10000 else "n/a (--quick)")
     md = [
@@ -113,7 +115,7 @@ def main() -> int:
         "The synthesis-backed sweep on a 2-worker Dask LocalCluster vs the local pool (issue #8 item 9, second "
         "part) is not measured here yet.", "",
     ]
-    (OUT / f"whatif{suffix}.md").write_text("\n".join(md))
+    (out / "whatif.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0
 
