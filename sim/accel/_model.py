@@ -12,6 +12,10 @@ vector unit.
 
 Results: ``AccelResult`` with ``gemms`` (pandas DataFrame, one row per GEMM of one decoder
 layer plus the LM head), ``layers`` (one row per decoder layer and the head) and ``summary``.
+``cycles`` counts memory stalls (per GEMM the double-buffered DRAM/SRAM timing of ``_dataflow``);
+``cycles_compute`` is the same sum with every GEMM at its compute schedule (no memory stalls),
+the vector unit's cycles included in both. ``utilization`` = MACs / (cycles × PEs × lanes);
+``bound``: the roof (compute, sram_*, dram, vector) that accounts for the most cycles.
 """
 
 from __future__ import annotations
