@@ -18,7 +18,17 @@ from ._registry import (
     user_format_names,
 )
 from ._userdef import format_from_dict, load_formats
-from ._tensor import SCALE_FORMAT_BITS, QuantizedTensor, Scaling, quantize, round_scale, storage_bits_per_element
+from ._tensor import (
+    SCALE_FORMAT_BITS,
+    QuantizedTensor,
+    Scaling,
+    dynamic8_values,
+    quantize,
+    round_scale,
+    storage_bits_per_element,
+    storage_breakdown,
+    zero_point_width,
+)
 
 __all__ = [
     "Format",
@@ -37,6 +47,9 @@ __all__ = [
     "dequantize",
     "round_scale",
     "storage_bits_per_element",
+    "storage_breakdown",
+    "zero_point_width",
+    "dynamic8_values",
     "nearest_codes",
     "crd_values",
     "NF4_VALUES",

@@ -418,7 +418,8 @@ def crd_values(bits: int, dist: str, scaling: str, block: int = 64, nu: float | 
             return stats.norm.ppf(p, scale=math.sqrt(3))
         if dist == "laplace":
             return stats.laplace.ppf(p, scale=3 / math.sqrt(2))
-        assert nu is not None
+        if nu is None:
+            raise MacforgeError("crd Student-t tables need nu (degrees of freedom > 2)")
         return stats.t.ppf(p, df=(nu - 2) / 3, scale=math.sqrt(3))
     if scaling != "absmax":
         raise MacforgeError(f"crd scaling must be 'rms' or 'absmax', not {scaling!r}")
@@ -432,7 +433,8 @@ def crd_values(bits: int, dist: str, scaling: str, block: int = 64, nu: float | 
     elif dist == "laplace":
         dist_obj = stats.laplace(scale=3 / (0.5772 + math.log(block)))
     else:
-        assert nu is not None
+        if nu is None:
+            raise MacforgeError("crd Student-t tables need nu (degrees of freedom > 2)")
         s = (2 * lb) ** ((3 - nu) / (2 * nu)) * block ** (-1 / nu) * math.sqrt(3)
         dist_obj = stats.t(df=(nu - 2) / 3, scale=s)
     lo, hi = dist_obj.cdf(-1.0), dist_obj.cdf(1.0)
