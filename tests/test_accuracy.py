@@ -231,6 +231,18 @@ def test_lut_formats_with_block_scaling_w4a16(wname: str) -> None:
                         storage_bits_per_element(f, f.default_scaling, tuple(lay["shape"])))
 
 
+def test_sparse_outliers_cost_bits_and_cut_error() -> None:
+    base = dict(weights="int4", group=64, windows=1, window=16, blocks=(0,))
+    plain = run_quant(QuantConfig(**base), progress=False)
+    out = run_quant(QuantConfig(outliers=2 ** -10, **base), progress=False)
+    # PAPERS.md §2: 2^-10 of the weights as BF16 + 32-bit index = +0.047 bits/elem
+    assert math.isclose(out["weight_bits_per_element"] - plain["weight_bits_per_element"],
+                        2 ** -10 * 48, rel_tol=1e-9)
+    assert out["layers"][0]["weight_mse"] < plain["layers"][0]["weight_mse"]
+    with pytest.raises(MacforgeError, match="--outliers is supported with rtn"):
+        QuantConfig(weights="int4", acts="int8", method="gptq", outliers=0.001)
+
+
 def test_static_activation_calibration_and_news_text() -> None:
     qc = QuantConfig(weights="int4", acts="int8", group=64, act_granularity="tensor",
                      act_calibration="static", calib="news", **TINY)

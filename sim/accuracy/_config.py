@@ -88,6 +88,7 @@ class QuantConfig:
     act_order: bool = False
     gptq_block: int = 128
     decoupleq_iters: int = 2
+    outliers: float = 0.0
     blocks: tuple[int, ...] | None = None
     bitexact: bool = False
     seed: int = 0
@@ -106,7 +107,13 @@ class QuantConfig:
             if kf is not None:
                 check_act_format(kf)
         if wf is not None:
-            weight_scaling(wf, self.group)  # validates the override
+            sc = weight_scaling(wf, self.group)  # validates the override
+            if self.outliers and sc is None:
+                raise MacforgeError(f"--outliers needs a scaled weight format, not {wf.name}")
+            if self.outliers and self.rounding != "rtn":
+                raise MacforgeError(f"--outliers is supported with rtn rounding, not {self.method}")
+            if not isinstance(self.outliers, (int, float)) or not 0.0 <= self.outliers < 0.5:
+                raise MacforgeError(f"outliers must be a fraction in [0, 0.5), not {self.outliers!r}")
         elif self.group is not None:
             raise MacforgeError("--group needs a quantized weight format (weights are fp)")
         if self.act_granularity not in ACT_GRANULARITIES:

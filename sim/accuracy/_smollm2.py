@@ -19,7 +19,7 @@ Every fold is exact in float: the unquantized model computes the same function.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -224,9 +224,12 @@ class QuantizedModel:
     calib_sequences: int = 0
 
 
-def _scaling_for(fmt: Format, group: int | str | None, name: str, in_features: int) -> Scaling | None:
+def _scaling_for(fmt: Format, group: int | str | None, name: str, in_features: int,
+                 outliers: float = 0.0) -> Scaling | None:
     sc = weight_scaling(fmt, group)
     check_group(name, in_features, sc)
+    if outliers and sc is not None:  # PAPERS.md §2: top |w| kept as BF16 + 32-bit index
+        sc = replace(sc, outlier_fraction=float(outliers))
     return sc
 
 
@@ -278,7 +281,7 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
     scalings = {}
     if wfmt is not None:
         for name in linear_names(blocks):
-            scalings[name] = _scaling_for(wfmt, qc.group, name, all_w[name].shape[1])
+            scalings[name] = _scaling_for(wfmt, qc.group, name, all_w[name].shape[1], qc.outliers)
 
     if not qc.needs_calibration:
         if wfmt is not None:

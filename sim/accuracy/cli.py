@@ -77,6 +77,8 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--gptq-block", type=int, default=128, help="GPTQ lazy-batch block size")
     q.add_argument("--decoupleq-iters", type=int, default=2,
                    help="decoupleQ alternating (integer, s/z) rounds")
+    q.add_argument("--outliers", type=float, default=0.0, metavar="FRACTION",
+                   help="keep the top FRACTION of |w| per matrix as BF16 + index (e.g. 0.001)")
     q.add_argument("--blocks", default=None, help="quantize only these blocks, e.g. 0-3 or 0,29")
     q.add_argument("--bitexact", action="store_true",
                    help="run every quantized linear through models.golden.gemm")
@@ -101,6 +103,7 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
         search_rows=None if args.search_rows == 0 else args.search_rows, damp=args.damp,
         act_order=args.act_order, gptq_block=args.gptq_block,
         decoupleq_iters=getattr(args, "decoupleq_iters", 2),
+        outliers=getattr(args, "outliers", 0.0),
         blocks=None if args.blocks is None else _blocks(args.blocks),
         bitexact=args.bitexact, seed=args.seed)
 
