@@ -43,6 +43,7 @@ def _plot(df: pd.DataFrame, x: str, y: str, path: Path, title: str, set_cols: li
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fronts = []
     wls = list(dict.fromkeys(df.workload))
@@ -55,8 +56,14 @@ def _plot(df: pd.DataFrame, x: str, y: str, path: Path, title: str, set_cols: li
         ax.plot(fr[x], fr[y], "o-", c="#c33", ms=5, label="Pareto front")
         for _, r in fr.iterrows():
             fronts.append({"workload": wl, "label": _label(r, set_cols), x: r[x], y: r[y]})
+        if len(sub) <= 12:  # few points: name each (its arch and the overrides that vary)
+            varying = [c for c in set_cols if sub[c].nunique(dropna=False) > 1]
+            for _, r in sub.iterrows():
+                ax.annotate(_label(r, varying), (r[x], r[y]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log minor labels overlap on narrow ranges
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.set_title(wl, fontsize=9)
