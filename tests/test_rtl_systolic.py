@@ -235,3 +235,35 @@ def test_synth_area_per_pe(unit: str) -> None:
     # the PE is the MAC unit of the same datapath plus its pass-through registers and drain mux
     assert parts["pass_through_and_drain"] >= (spec.act_bits + 2 + dec.bits) * DFF.nand2_eq
     assert r["array_overhead_nand2_eq"] == pytest.approx(r["nand2_eq"] - pes * r["pe_nand2_eq"])
+
+
+def test_energy_stimulus_is_back_to_back_tiles() -> None:
+    """The energy run of a systolic unit: tiles of K = 128 at the schedule period, MACs counted
+    as R·C·K per tile."""
+    from models.units import as_spec
+    from rtl.flow import unit_stimulus
+
+    spec = as_spec("kind=systolic,rows=2,cols=3,pe=mac_dint4_asym_xint8")
+    stim, macs, desc = unit_stimulus(spec, "random", n_macs=2000, seed=1)
+    k, period = 128, rtl.systolic_schedule(2, 3, 128)
+    tiles = -(-2000 // (6 * k))
+    assert macs == tiles * 6 * k and "2×3×128 tiles back to back" in desc
+    valid = np.asarray(stim["valid"])
+    assert valid.size == tiles * period and valid.sum() == tiles * k
+    assert np.flatnonzero(stim["first"]).tolist() == [t * period for t in range(tiles)]
+    assert np.flatnonzero(stim["last"]).tolist() == [t * period + k - 1 for t in range(tiles)]
+    z = np.array(stim["z"], dtype=object)
+    zb = spec.decode.zp_bits
+    lanes = [(z >> (zb * j)) & ((1 << zb) - 1) for j in range(3)]  # zero-point lanes
+    assert all(int(x.max()) <= spec.decode.zp_max for x in lanes)
+    assert np.all(z[valid == 0] == 0)
+
+
+@pytest.mark.slow
+def test_systolic_energy_per_mac() -> None:
+    from rtl.flow import unit_energy
+
+    r = unit_energy("kind=systolic,rows=2,cols=2,pe=mac_int8xint8", "random", n_macs=1024)
+    assert r["pes"] == 4 and r["macs"] == 4 * 128 * 2
+    assert r["mac_utilization"] == pytest.approx(128 / rtl.systolic_schedule(2, 2, 128))
+    assert r["energy_per_mac_nand2"] > r["clock_energy_per_mac_nand2"] > 0
