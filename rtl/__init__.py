@@ -7,6 +7,8 @@
 
 Every unit is generated from ``models.units.get_unit(name)``: widths, latency, overflow rule and
 the weight decode table come from the spec, never from a second description of the arithmetic.
+A ``systolic`` unit builds ``SystolicArray(rows, cols, pe_spec(unit))``: an output-stationary
+array whose one-tile cycle count is ``systolic_schedule(R, C, K)``.
 """
 
 from ._decode import DecodePlan, WeightDecoder, decode_plan, decoded_value
