@@ -17,6 +17,7 @@ from ._registry import (
     register_format,
     user_format_names,
 )
+from ._entropy import CodeTable, EntropyCodedGrid, canonical_codes, code_table, entropy_coded_grid, huffman_lengths
 from ._userdef import format_from_dict, load_formats
 from ._tensor import (
     SCALE_FORMAT_BITS,
@@ -38,6 +39,12 @@ __all__ = [
     "get_format",
     "format_names",
     "register_format",
+    "huffman_lengths",
+    "canonical_codes",
+    "code_table",
+    "CodeTable",
+    "entropy_coded_grid",
+    "EntropyCodedGrid",
     "load_formats",
     "load_default_formats",
     "format_from_dict",
