@@ -246,22 +246,50 @@ def cmd_energy(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from rtl.flow import synth_unit
-    from sim.costfit import fit_area
+    from sim.costfit import area_components, fit_area
 
     specs = _units_arg(args, ("mac", "dot"))
-    model, _, _ = fit_area()
+    if args.workers < 1:
+        raise MacforgeError(f"--workers must be a positive number of processes, not {args.workers}")
+    model, _, _ = fit_area(workers=args.workers)
+    loo = model.validation["leave_one_out"]["errors"]
     recs = []
     for spec in specs:
-        meas = synth_unit(spec, "generic")["nand2_eq"]
+        syn = synth_unit(spec, "generic")
+        meas = syn["nand2_eq"]
         est = model.predict(spec)
         recs.append({"unit": spec.name, "estimate_nand2_eq": est, "measured_nand2_eq": meas,
-                     "error": est / meas - 1, "breakdown": model.breakdown(spec),
-                     "model_mean_abs_rel_error": model.mean_abs_rel_error, "model_points": model.n_points})
-    _emit(recs, args.json, [("unit", "unit", "38"), ("model", "estimate_nand2_eq", "9.1f"),
-                            ("synth", "measured_nand2_eq", "9.1f"), ("error", "error", "+8.1%")])
-    if not args.json:
-        print(f"model: {model.note}; mean |error| {model.mean_abs_rel_error:.1%}, max {model.max_abs_rel_error:.1%}",
-              file=sys.stderr)
+                     "error": est / meas - 1, "in_fit": spec.name in loo,
+                     "leave_one_out_error": loo.get(spec.name),
+                     "components_model": model.components(spec), "components_measured": area_components(syn),
+                     "breakdown": model.breakdown(spec)})
+    if args.json:
+        v = model.validation
+        doc = {"quantity": model.quantity, "note": model.note, "n_points": model.n_points, "r2": model.r2,
+               "coefficients": model.coefficients, "feature_support": model.support,
+               "flagged_features": model.flagged, "in_sample": v["in_sample"],
+               "leave_one_out": v["leave_one_out"], "held_out_family": v["held_out"],
+               "component_errors": model.component_errors}
+        print(json.dumps({"model": doc, "units": recs}, indent=1))
+        return 0
+    _emit(recs, False, [("unit", "unit", "38"), ("model", "estimate_nand2_eq", "9.1f"),
+                        ("synth", "measured_nand2_eq", "9.1f"), ("error", "error", "+8.1%"),
+                        ("LOO error", "leave_one_out_error", "+10.1%")])
+    v = model.validation
+    print(f"model: {model.note}", file=sys.stderr)
+    print(f"error, mean |.| / max: in-sample {v['in_sample']['mean_abs_rel_error']:.1%} / "
+          f"{v['in_sample']['max_abs_rel_error']:.1%}; leave-one-out {v['leave_one_out']['mean_abs_rel_error']:.1%} / "
+          f"{v['leave_one_out']['max_abs_rel_error']:.1%}", file=sys.stderr)
+    for g, h in v["held_out"].items():
+        unseen = f" (features never seen in the fit: {', '.join(h['unseen_features'])})" if h["unseen_features"] else ""
+        print(f"held out {g} ({h['n']} units, fit on {h['n_fit']}): {h['mean_abs_rel_error']:.1%} / "
+              f"{h['max_abs_rel_error']:.1%}{unseen}", file=sys.stderr)
+    for c, e in model.component_errors.items():
+        print(f"component {c}: mean |model - synth| {e['mean_abs_error']:.1f} NAND2-eq "
+              f"({e['mean_abs_share_of_total']:.1%} of the unit), max {e['max_abs_share_of_total']:.1%}, "
+              f"{e['n']} units", file=sys.stderr)
+    if model.flagged:
+        print(f"flagged: {', '.join(model.flagged)} rest on fewer than 5 fitted units", file=sys.stderr)
     return 0
 
 
@@ -328,13 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=lambda a: __import__("sim.report", fromlist=["main"]).main(a.sections))
     c = sub.add_parser("cost", help="the fitted cost model's estimate beside the synthesized value")
     c.add_argument("units", nargs="*")
+    c.add_argument("--workers", type=int, default=2, help="synthesis processes for the fitting sweep")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_cost)
     from sim.accel.cli import add_parser as add_accel
     from sim.accuracy.cli import add_parser as add_quant
+    from sim.whatif.cli import add_parser as add_whatif
 
     add_accel(sub)
     add_quant(sub)
+    add_whatif(sub)
     for name, sp in sub.choices.items():
         sp.add_argument("--formats", action="append", default=[], metavar="FILE.toml",
                         help="load user-defined formats ([[format]] tables; repeatable); "
