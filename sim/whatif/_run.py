@@ -208,7 +208,8 @@ def _run_dask(chunks: list[list[Any]], texts: dict[str, str], pes: list[Any], cd
 
     cluster = None
     if scheduler is None:  # a local cluster on loopback only
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        # the scheduler always runs an HTTP server: a free loopback port, never a fixed public one
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                host="127.0.0.1")
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
