@@ -204,7 +204,7 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
         blk, lin = name.rsplit(".", 1)
         site = f"{blk}.{site_of(lin)}"
         if site in qm.alphas:
-            rec["alpha"] = qm.alphas[site]
+            rec["alpha"] = round(qm.alphas[site], 6)
         if name in qm.exponents:
             rec["nupes_exponent"] = qm.exponents[name]
         if name in qm.gptq_loss:
