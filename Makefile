@@ -34,7 +34,9 @@ report: setup
 
 bench: setup
 	$(PY) bench/bench_golden.py
-	@if [ -f bench/bench_sim.py ]; then $(PY) bench/bench_sim.py; fi
+	$(PY) bench/bench_sim.py
+	$(PY) bench/bench_whatif.py
+	$(PY) bench/bench_quant.py
 
 clean:
 	rm -rf build .pytest_cache

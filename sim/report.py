@@ -193,7 +193,24 @@ def _w4a8(seed: int = 0) -> Files:
     return w4a8_section(seed)
 
 
-SECTIONS: dict[str, Callable[..., Files]] = {"formats": formats_section, "w4a8": _w4a8}
+def whatif_section(seed: int = 0) -> Files:
+    """The shipped what-if studies (sim/whatif/studies/*.toml) -> reports/whatif/<study>/.
+
+    Each is run like ``macforge whatif STUDY.toml`` (points cached under build/cache/whatif, so a
+    re-run only computes what is missing) and written to a staging directory first."""
+    from sim.whatif import load_study, run_study, write_outputs
+
+    out: Files = {}
+    for path in sorted((ROOT / "sim" / "whatif" / "studies").glob("*.toml")):
+        study = load_study(path)
+        df, stats = run_study(study)
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in write_outputs(study, df, stats, out_dir=Path(tmp)):
+                out[f"whatif/{study.name}/{f.name}"] = f.read_bytes()
+    return out
+
+
+SECTIONS: dict[str, Callable[..., Files]] = {"formats": formats_section, "w4a8": _w4a8, "whatif": whatif_section}
 
 
 def main(argv: list[str] | None = None) -> int:
