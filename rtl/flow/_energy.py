@@ -61,10 +61,15 @@ def parse_netlist_cells(netlist: str) -> dict[str, str]:
 
 
 def count_vcd_toggles(vcd: Path) -> dict[str, int]:
-    """{net bit name -> number of value changes after the first dump}; vector bits as name[i]."""
+    """{net bit name -> number of value changes after the initial dump}; vector bits as name[i].
+
+    Values are compared once per timestamp, at its end: a bit that changes several times
+    within one timestamp (zero-delay evaluation order, a 0-width pulse) counts only if its last
+    value there differs from its value at the end of the previous timestamp. The initial state
+    is the end of the first timestamp that sets any value (the one holding ``$dumpvars``); a net
+    first seen later starts from its first value."""
     ids: dict[str, tuple[str, int, int]] = {}  # id -> (name, width, lsb)
     counts: dict[str, np.ndarray] = {}
-    last: dict[str, str] = {}
     with vcd.open() as fh:
         for line in fh:
             if line.startswith("$var"):
@@ -79,36 +84,35 @@ def count_vcd_toggles(vcd: Path) -> dict[str, int]:
                     counts[ident] = np.zeros(width, dtype=np.int64)
             elif line.startswith("$enddefinitions"):
                 break
-        first = True
+        committed: dict[str, str] = {}  # id -> value at the end of the last finished timestamp
+        pending: dict[str, str] = {}  # id -> last value seen in the current timestamp
+        baseline = True  # the current timestamp sets initial values (the first one with any)
+
+        def commit() -> None:
+            for ident, bits in pending.items():
+                prev = committed.get(ident)
+                if prev is not None and not baseline and prev != bits:
+                    diff = np.frombuffer(bits.encode(), dtype=np.uint8) != np.frombuffer(prev.encode(), dtype=np.uint8)
+                    counts[ident] += diff[::-1]  # index 0 = lsb
+                committed[ident] = bits
+            pending.clear()
+
         for line in fh:
             c = line[0] if line else ""
             if c == "#":
-                if line.startswith("#") and not first:
-                    pass
-                continue
-            if line.startswith("$dumpvars"):
-                first = True
-                continue
-            if line.startswith("$end"):
-                first = False
+                commit()
+                baseline = not committed
                 continue
             if c in "01xzXZ":
-                ident, val = line[1:].strip(), c
-                bits = val
+                ident, bits = line[1:].strip(), c
             elif c in "bB":
-                val, ident = line[1:].split()
-                bits = val
+                bits, ident = line[1:].split()
             else:
-                continue
-            name, width, _ = ids.get(ident, ("", 0, 0))
-            if not width:
-                continue
-            bits = bits.rjust(width, "0" if bits[0] in "01" else bits[0])[-width:]
-            prev = last.get(ident)
-            if prev is not None and not first:
-                diff = np.frombuffer(bits.encode(), dtype=np.uint8) != np.frombuffer(prev.encode(), dtype=np.uint8)
-                counts[ident] += diff[::-1]  # index 0 = lsb
-            last[ident] = bits
+                continue  # $end, $comment, real values
+            width = ids.get(ident, ("", 0, 0))[1]
+            if width:
+                pending[ident] = bits.rjust(width, "0" if bits[0] in "01" else bits[0])[-width:]
+        commit()
     out: dict[str, int] = {}
     for ident, (name, width, lsb) in ids.items():
         for i in range(width):
