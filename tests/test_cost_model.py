@@ -151,3 +151,16 @@ def test_fit_refuses_bad_input() -> None:
     spec = UnitSpec(name="q", kind="dq_group", weight_format="decoupleq_int2", group_size=64)
     with pytest.raises(MacforgeError, match="covers mac and dot units"):
         cost.fit([spec] * 1, [1.0], "nand2_eq")
+
+
+def test_model_digest_keys_the_definition_and_the_sweep() -> None:
+    from sim import costfit
+
+    area = costfit.model_digest("area")
+    assert area == costfit.model_digest("area") and len(area) == 16
+    assert costfit.model_digest("energy") != area
+    specs = costfit.fit_specs("area")
+    assert costfit.model_digest("area", specs) == area
+    assert costfit.model_digest("area", specs[:-1]) != area  # one unit fewer: another fit
+    with pytest.raises(MacforgeError, match="^fit kind must be 'area' or 'energy', not 'power'$"):
+        costfit.fit_specs("power")
