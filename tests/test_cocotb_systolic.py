@@ -251,6 +251,8 @@ SLOW_CASES = [
     ("kind=systolic,rows=8,cols=8,weights=int8", "verilator"),
     ("kind=systolic,rows=4,cols=4,pe=mac_lut4c_nf4xint8", "verilator"),
     ("kind=systolic,rows=3,cols=5,pe=mac_fp8_e4m3xint8", "verilator"),
+    ("kind=systolic,rows=3,cols=2,pe=mac_dint4_sym_xint8,product_round=floor", "icarus"),
+    ("kind=systolic,rows=2,cols=3,pe=mac_dint4_sym_xint8,product_round=rne", "verilator"),
 ]
 
 
