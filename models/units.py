@@ -517,6 +517,11 @@ def _unit_defs() -> dict[str, dict[str, Any]]:
                               description="16-entry programmable signed LUT × INT8 (reset content: NF4)"),
         "dq_int2_group_mac": dict(kind="dq_group", weights="decoupleq_int2", group_size=64,
                                   description="decoupleQ group MAC: s·Σq·a + z·Σa per group of 64"),
+        # 2×2 / 4×4 output-stationary arrays: every (w, a) pair goes through every PE in a run
+        "systolic2x2_int8_x_int8": dict(kind="systolic", rows=2, cols=2, weights="int8",
+                                        description="2×2 output-stationary array of INT8 × INT8 MAC PEs"),
+        "systolic4x4_dint4_sym_x_int8": dict(kind="systolic", rows=4, cols=4, weights="dint4_sym",
+                                             description="4×4 output-stationary array of dINT4-B × INT8 PEs"),
     }
     for f in _LUT_CONST_FORMATS:
         t[f"mac_lut4c_{f}xint8"] = dict(kind="mac", weights=f, lut="constant",

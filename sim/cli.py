@@ -189,7 +189,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 1 if any(r.mismatches for r in results) else 0
 
 
-def _units_arg(args: argparse.Namespace, kinds: tuple[str, ...] = ("mac", "dot", "dq_group")) -> list[Any]:
+def _units_arg(args: argparse.Namespace, kinds: tuple[str, ...] = ("mac", "dot", "dq_group", "systolic")) -> list[Any]:
     return selected_units(args, args.units, kinds)
 
 
@@ -233,7 +233,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_energy(args: argparse.Namespace) -> int:
     from rtl.flow import unit_energy
 
-    names = _units_arg(args, ("mac", "dot"))
+    names = _units_arg(args, ("mac", "dot", "systolic"))
     if args.macs < 1:
         raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
     recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay)

@@ -88,5 +88,5 @@ def test_report_unknown_section_exits_2_and_writes_nothing(capsys, tmp_path):
     before = sorted(p.name for p in rep.REPORTS.iterdir())
     rc, _, err = run(capsys, "report", "nope")
     assert rc == 2
-    assert err.strip() == "macforge: error: unknown report section 'nope'; known: formats, w4a8"
+    assert err.strip() == "macforge: error: unknown report section 'nope'; known: formats, w4a8, whatif"
     assert sorted(p.name for p in rep.REPORTS.iterdir()) == before

@@ -248,7 +248,8 @@ def test_named_units_are_defined_with_the_same_keys():
     for n in U.unit_names():
         spec = get_unit(n)
         d = {"kind": spec.kind, "weights": spec.weight_format, "acts": spec.act_format, "lanes": spec.lanes,
-             "lut": spec.lut, "lut_bits": spec.lut_bits, "group_size": spec.group_size}
+             "lut": spec.lut, "lut_bits": spec.lut_bits, "group_size": spec.group_size, "rows": spec.rows,
+             "cols": spec.cols}
         assert unit_from_spec(d).name == n
 
 
