@@ -12,7 +12,6 @@ Constants introduced here (not in ``models.cost``), each with its source:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -63,14 +62,11 @@ class PECost:
 
 def _fit_cache(kind: str) -> Any:
     """The cost model fitted to the synthesis sweep (``sim.costfit``), cached on disk under
-    build/cache/accel keyed on the sweep's specs (delete the directory after a flow change)."""
-    from models.cost import FEATURES, CostModel, features
+    build/cache/accel keyed on ``sim.costfit.model_digest`` (the model's definition and its sweep)."""
+    from models.cost import CostModel
     from sim import costfit
 
-    specs = (costfit.sweep_specs() + costfit.named_fit_units()) if kind == "area" else \
-        (costfit.sweep_specs(**costfit.ENERGY_SWEEP) + [s for s in costfit.named_fit_units() if s.lanes <= 4])
-    ident = json.dumps([FEATURES, [(s.name, features(s)) for s in specs]], sort_keys=True)
-    key = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    key = costfit.model_digest(kind)  # the cost model's definition + the fitting sweep
     path = _CACHE / f"costfit_{kind}_{key}.json"
     if path.exists():
         return CostModel(**json.loads(path.read_text()))
