@@ -223,6 +223,19 @@ def zero_point_codes(fmt: Format, x: np.ndarray, zp: np.ndarray) -> np.ndarray:
     return np.clip(q, 0, (1 << fmt.bits) - 1).astype(fmt.code_dtype)
 
 
+def _is_even_tie_integer_grid(fmt: Format) -> bool:
+    """The grid is consecutive integers whose ties go to the even value (int / int_asym grids)."""
+    cached = fmt.__dict__.get("_even_int_grid")
+    if cached is None:
+        gv = fmt._grid_values  # type: ignore[attr-defined]
+        gp = fmt._grid_prio  # type: ignore[attr-defined]
+        even = (gv % 2 == 0)
+        cached = bool(len(gv) > 1 and np.all(np.diff(gv) == 1) and np.all(gv == np.round(gv))
+                      and np.all((gp[1:] > gp[:-1]) == even[1:]) and np.all((gp[1:] < gp[:-1]) == even[:-1]))
+        object.__setattr__(fmt, "_even_int_grid", cached)
+    return cached
+
+
 def nearest_codes(fmt: Format, x: np.ndarray) -> np.ndarray:
     """Round finite ``x`` to the nearest grid value of ``fmt`` with saturation.
 
@@ -233,6 +246,9 @@ def nearest_codes(fmt: Format, x: np.ndarray) -> np.ndarray:
     gv, gc = fmt.grid()
     gp = fmt._grid_prio  # type: ignore[attr-defined]
     xf = np.clip(x, gv[0], gv[-1])
+    if fmt.neg_zero_code is None and _is_even_tie_integer_grid(fmt):
+        # consecutive integers with ties to the even value: exactly rint (half to even) + clip
+        return gc[(np.rint(xf) - gv[0]).astype(np.int64)]
     if len(gv) == 1:
         out = np.full(xf.shape, gc[0], dtype=fmt.code_dtype)
     else:
