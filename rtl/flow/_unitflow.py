@@ -13,6 +13,8 @@ split like a MAC unit) and energy per MAC of the whole array on back-to-back til
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -276,6 +278,21 @@ def pj_per_toggle_unit(delay: str = "zero") -> float:
     return pj
 
 
+def _stimulus_digest(stim: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(stim):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(np.asarray(stim[name], dtype=np.int64)).tobytes())
+    return h.hexdigest()[:20]
+
+
+@lru_cache(maxsize=1)
+def _energy_code_digest() -> str:
+    from . import _cells, _energy
+
+    return hashlib.sha256("".join(inspect.getsource(m) for m in (_cells, _energy)).encode()).hexdigest()[:20]
+
+
 def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 2048, seed: int = 0,
                 delay: str = "zero", variant: str = "default") -> dict[str, Any]:
     """Energy record of a unit: toggles and energy per MAC (NAND2-toggle units and pJ)."""
@@ -283,7 +300,10 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     stim, ops, desc = unit_stimulus(spec, data, n_macs, seed)
     v, ports = _verilog_ports(spec)
     g = synth_gates(v, spec.name, variant)
-    key = cache_key("energy-v1", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc)
+    # keyed on what is simulated (the stimulus itself) and on the energy flow's own code, so a
+    # change of either re-measures (a fixed tag once let stale records survive a stimulus change)
+    key = cache_key("energy-v2", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc,
+                    _stimulus_digest(stim), _energy_code_digest())
     hit = cache_get("energy", key)
     if hit is None:
         act = netlist_activity(BUILD.parent / g.netlist, spec.name, ports, stim, ops=ops, delay=delay,
