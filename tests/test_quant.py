@@ -311,3 +311,13 @@ def test_gptq_fixed_parameters_keep_the_scales() -> None:
     res = gptq_quantize(w, hessian(_correlated(256, 64, 22)), f, sc, fixed=rtn)
     assert np.array_equal(res.quantized.scales, rtn.scales)
     assert np.array_equal(res.quantized.zero_points, rtn.zero_points)
+
+
+def test_gptq_refuses_double_quantized_scales() -> None:
+    # the assembled result would drop the second-level scale codes and misreport its bits
+    from models.formats import get_format
+    from models.quant._gptq import gptq_quantize
+
+    f = get_format("nf4_dq")
+    with pytest.raises(MacforgeError, match=r"gptq supports one-level scales only .*double-quantized"):
+        gptq_quantize(np.ones((4, 64)), np.eye(64), f, f.default_scaling)

@@ -113,9 +113,9 @@ def gptq_quantize(w: np.ndarray, h: np.ndarray, fmt: Format, scaling: Scaling, *
         raise MacforgeError(f"Hessian must be ({k}, {k}) for a weight with {k} inputs, got {ha.shape}")
     if scaling is None:
         raise MacforgeError(f"gptq needs a scaled format; {fmt.name} is used unscaled")
-    if scaling.method == "nv" or scaling.outlier_fraction:
-        raise MacforgeError("gptq supports one-level scales only (not NVFP4's two-level scaling "
-                            "or sparse outliers)")
+    if scaling.method == "nv" or scaling.outlier_fraction or scaling.double_quant_block:
+        raise MacforgeError("gptq supports one-level scales only (not NVFP4's two-level scaling, "
+                            "double-quantized scales or sparse outliers)")
     if not 0.0 <= damp < 1.0:
         raise MacforgeError(f"damp must be in [0, 1), not {damp!r}")
     if not isinstance(block_size, int) or block_size < 1:
