@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml scripts/setup.sh $(wildcard requirements-nodeps.txt)
 	bash scripts/setup.sh
 	touch $(STAMP)
 
-## make sim: build every unit's RTL and verify it against the golden models (cocotb)
+## make sim: build every unit's RTL and verify it against the golden models (cocotb), on every
+## simulator (SIMULATORS=icarus for one)
+SIMULATORS ?= icarus verilator
 sim: setup
-	$(MACFORGE) sim
+	@for s in $(SIMULATORS); do $(MACFORGE) sim --simulator $$s || exit $$?; done
 
 ## make test: the CI suite (everything not marked slow)
 test: setup
