@@ -48,16 +48,20 @@ ProductRound = Literal["exact", "floor", "rne"]
 PRODUCT_ROUNDING = ("exact", "floor", "rne")
 
 
-def round_product(p: int, shift: int, mode: str) -> int:
-    """``p / 2^shift`` as an integer: ``floor`` (arithmetic shift) or ``rne`` (half to even)."""
+def round_product(p: Any, shift: int, mode: str) -> Any:
+    """``p / 2^shift`` as an integer: ``floor`` (arithmetic shift) or ``rne`` (half to even).
+
+    ``p`` is an int or an integer numpy array (the golden model's products); the one definition
+    of product rounding outside the numba kernel and the RTL."""
     if shift == 0 or mode == "exact":
-        return int(p)
-    q = int(p) >> shift
+        return p
+    q = p >> shift
     if mode == "rne":
-        r, half = int(p) - (q << shift), 1 << (shift - 1)
-        if r > half or (r == half and q & 1):
-            q += 1
-    return q
+        r, half = p - (q << shift), 1 << (shift - 1)
+        q = q + ((r > half) | ((r == half) & ((q & 1) == 1)))
+    return int(q) if isinstance(p, int) else q
+
+
 UnitKind = Literal["mac", "dot", "dq_group", "systolic"]
 UNIT_KINDS = ("mac", "dot", "dq_group", "systolic")
 MAX_ARRAY = 64  # rows / cols of a systolic unit
@@ -100,11 +104,9 @@ def int_range(fmt_name: str) -> tuple[int, int]:
     if fmt.kind == "fp":
         raise MacforgeError(f"activation format {fmt_name!r} is a minifloat: no unit kind (mac, dot, "
                             "dq_group) consumes floating-point activations; use a signed integer format")
-    bits = fmt.bits
-    twos = np.arange(1 << bits, dtype=np.int64) if v is not None else None
-    if twos is not None:
-        twos = np.where(twos < (1 << (bits - 1)), twos, twos - (1 << bits))
-    if fmt.kind != "int" or v is None or fmt.has_zero_point or not np.array_equal(v, twos):
+    from .formats._families import _twos
+
+    if fmt.kind != "int" or v is None or fmt.has_zero_point or not np.array_equal(v, _twos(fmt.bits)):
         raise MacforgeError(f"activation format {fmt_name!r} ({fmt.kind}) cannot feed a unit: the activation "
                             "port carries the two's-complement value, so it must be a signed integer format "
                             "(int2..int8 or a user 'int' family)")
@@ -198,6 +200,15 @@ def weight_decode(fmt: Format | str, lut_bits: int | None = None) -> WeightDecod
                         tuple(bool(b) for b in f.zp_codes), int(zs), f.zero_point_max)
 
 
+def fractional_shift(dec: WeightDecode) -> int | None:
+    """f when ``dec`` decodes exactly in units of 2^-f with f >= 1 (dINT half-units: 1), else
+    None: the bits a rounded product drops (``UnitSpec.product_round``)."""
+    u = dec.unit
+    if not dec.exact or u >= 1 or u.numerator != 1 or u.denominator & (u.denominator - 1):
+        return None
+    return u.denominator.bit_length() - 1
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     """A datapath: weight format × activation format, lanes, accumulator, pipeline, LUT.
@@ -274,8 +285,7 @@ class UnitSpec:
             raise MacforgeError(f"product_round must be one of {', '.join(PRODUCT_ROUNDING)}, not {self.product_round!r}")
         if self.product_round != "exact":
             u = dec.unit
-            if self.kind == "dq_group" or self.lut == "programmable" or not dec.exact or u >= 1 \
-                    or u.numerator != 1 or u.denominator & (u.denominator - 1):
+            if self.kind == "dq_group" or self.lut == "programmable" or fractional_shift(dec) is None:
                 raise MacforgeError(
                     f"product_round={self.product_round!r} applies to mac/dot/systolic units whose weights decode "
                     f"exactly to a fractional power-of-two unit (dINT half-units); {self.weight_format} "
@@ -312,7 +322,7 @@ class UnitSpec:
         """Fractional bits each product drops (``product_round`` floor / rne), else 0."""
         if self.product_round == "exact":
             return 0
-        return self.decode.unit.denominator.bit_length() - 1
+        return fractional_shift(self.decode) or 0
 
     @property
     def acc_unit(self) -> Fraction:

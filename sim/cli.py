@@ -26,34 +26,8 @@ def _json_value(v: float) -> Any:
     return float(v)
 
 
-def finfo_record(f: Any) -> dict[str, Any]:
-    """finfo-style facts of a format: largest/smallest finite, smallest positive; for a
-    minifloat also emax, emin, smallest normal and subnormal (numpy.finfo's names)."""
-    import numpy as np
-
-    if f.values is None:  # fp32
-        fi = np.finfo(np.float32)
-        return {"max_finite": float(fi.max), "min_finite": float(fi.min), "smallest_positive": float(fi.smallest_subnormal),
-                "emax": int(fi.maxexp) - 1, "emin": int(fi.minexp), "smallest_normal": float(fi.smallest_normal),
-                "smallest_subnormal": float(fi.smallest_subnormal), "eps": float(fi.eps)}
-    v = f.values[np.isfinite(f.values)]
-    pos = v[v > 0]
-    rec: dict[str, Any] = {"max_finite": float(v.max()), "min_finite": float(v.min()),
-                           "smallest_positive": float(pos.min()) if pos.size else None,
-                           "zero_point_relative": bool(getattr(f, "zp_codes", None) is not None)}
-    p = getattr(f, "params", {}) or {}
-    if f.kind == "fp" and "ebits" in p:
-        e, m, bias = int(p["ebits"]), int(p["mbits"]), int(p["bias"])
-        top = (1 << e) - 1
-        # the largest exponent field that holds a finite value (IEEE: top is Inf/NaN)
-        emax_field = top - 1 if p.get("specials") == "ieee" else top
-        rec.update(emax=emax_field - bias, emin=1 - bias, smallest_normal=2.0 ** (1 - bias),
-                   smallest_subnormal=2.0 ** (1 - bias - m) if m else None, eps=2.0 ** -m)
-    return rec
-
-
 def format_record(name: str) -> dict[str, Any]:
-    from models.formats import get_format
+    from models.formats import format_finfo, get_format
 
     f = get_format(name)
     sc = getattr(f, "default_scaling", None)
@@ -67,7 +41,7 @@ def format_record(name: str) -> dict[str, Any]:
         "inf_policy": f.inf_policy,
         "description": f.description,
         "source": f.source,
-        "finfo": finfo_record(f),
+        "finfo": format_finfo(f),
     }
     if f.values is not None and f.bits <= 8:
         rec["values"] = [_json_value(v) for v in f.values]

@@ -324,7 +324,8 @@ def test_cli_formats_file_and_env(tmp_path, capsys, monkeypatch):
     out, _ = capsys.readouterr()
     recs = json.loads(out)["units"]
     assert rc == 0 and [r["name"] for r in recs] == ["mac_envfmt_x_int8", "mac_my4_x_int8"]
-    assert recs[0]["ports"][4] == {"name": "w", "dir": "in", "width": 3} or recs[0]["ports"][4]["width"] == 3
+    w_port = next(p for p in recs[0]["ports"] if p["name"] == "w")
+    assert w_port["width"] == 3  # envfmt is a 3-bit int family
 
 
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):

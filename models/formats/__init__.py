@@ -7,7 +7,7 @@ array([0. , 0.5, 1. , 2. , 3. , 4. , 5. , 6. ])
 """
 
 from ._core import Format, nearest_codes
-from ._families import NF4_VALUES, Fp32Format, crd_values
+from ._families import NF4_VALUES, Fp32Format, crd_values, format_finfo
 from ._registry import (
     FORMAT_PATTERNS,
     FORMATS_ENV,
@@ -34,6 +34,7 @@ from ._tensor import (
 __all__ = [
     "Format",
     "Fp32Format",
+    "format_finfo",
     "Scaling",
     "QuantizedTensor",
     "get_format",

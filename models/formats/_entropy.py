@@ -11,7 +11,7 @@ chunks be decoded in parallel. ``models.golden`` packs and decodes the bitstream
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -218,8 +218,8 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
         table = code_table(lengths, max_len)
         total_bits = huff * xa.size
         offset_bits = (n_chunks - 1) * max(1, int(total_bits).bit_length())  # chunk 0 starts at 0
-        _, _, _, huff_free, _ = _grid_stats(xa, step, MAX_CODE_LEN)
-        g = EntropyCodedGrid(step, sym, K, float(np.mean((((sym - K) * step) - xa) ** 2)), ideal, huff, huff_free,
+        # the unlimited code is only reported: computed once, for the returned step
+        g = EntropyCodedGrid(step, sym, K, float(np.mean((((sym - K) * step) - xa) ** 2)), ideal, huff, math.nan,
                              table, table.storage_bits(), scale_bits, offset_bits, xa.size, int(chunk))
         return (g.bits_per_element if code == "huffman" else g.ideal_bits_per_element), g
 
@@ -260,4 +260,5 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
             break
     if best is None:  # pragma: no cover - the coarse end is below the budget (checked above)
         raise MacforgeError(f"no grid step reaches {budget:g} b/elem")
-    return best
+    _, _, _, unlimited, _ = _grid_stats(xa, best.step, MAX_CODE_LEN)
+    return replace(best, unlimited_huffman_bits=unlimited)

@@ -28,6 +28,7 @@ __all__ = [
     "decoupleq_int2_format",
     "mxint8_element_format",
     "NF4_VALUES",
+    "format_finfo",
 ]
 
 
@@ -555,3 +556,27 @@ class Fp32Format:
 
     def __repr__(self) -> str:
         return "Format('fp32', bits=32, kind='scale')"
+
+
+def format_finfo(f: "Format | Fp32Format") -> dict[str, object]:
+    """finfo-style facts of a format: largest/smallest finite, smallest positive; for a
+    minifloat also emax, emin, smallest normal and subnormal (numpy.finfo's names)."""
+    if f.values is None:  # fp32
+        fi = np.finfo(np.float32)
+        return {"max_finite": float(fi.max), "min_finite": float(fi.min), "smallest_positive": float(fi.smallest_subnormal),
+                "emax": int(fi.maxexp) - 1, "emin": int(fi.minexp), "smallest_normal": float(fi.smallest_normal),
+                "smallest_subnormal": float(fi.smallest_subnormal), "eps": float(fi.eps)}
+    v = f.values[np.isfinite(f.values)]
+    pos = v[v > 0]
+    rec: dict[str, object] = {"max_finite": float(v.max()), "min_finite": float(v.min()),
+                           "smallest_positive": float(pos.min()) if pos.size else None,
+                           "zero_point_relative": bool(getattr(f, "zp_codes", None) is not None)}
+    p = getattr(f, "params", {}) or {}
+    if f.kind == "fp" and "ebits" in p:
+        e, m, bias = int(p["ebits"]), int(p["mbits"]), int(p["bias"])
+        top = (1 << e) - 1
+        # the largest exponent field that holds a finite value (IEEE: top is Inf/NaN)
+        emax_field = top - 1 if p.get("specials") == "ieee" else top
+        rec.update(emax=emax_field - bias, emin=1 - bias, smallest_normal=2.0 ** (1 - bias),
+                   smallest_subnormal=2.0 ** (1 - bias - m) if m else None, eps=2.0 ** -m)
+    return rec

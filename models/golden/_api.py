@@ -8,7 +8,8 @@ import numpy as np
 
 from ..errors import MacforgeError
 from ..formats import Format, get_format
-from ..units import COEF_BITS, FRAC_BITS, UnitSpec, WeightDecode, get_unit, int_range, signed_bits, weight_decode
+from ..units import (COEF_BITS, FRAC_BITS, UnitSpec, WeightDecode, fractional_shift, get_unit, int_range,
+                     round_product, signed_bits, weight_decode)
 from . import _kernels as K
 
 __all__ = ["mac", "dot", "dq_group_mac", "gemm", "products", "for_unit", "to_fixed", "lut_entries"]
@@ -180,18 +181,7 @@ def products(unit: UnitSpec | str, w: ArrayLike, a: ArrayLike, z: ArrayLike | No
     wi = table[ww]
     if u.decode.zp_mask is not None:
         wi = wi - zp_mask[ww].astype(np.int64) * zp_scale * _zp(u, z, ww.shape)
-    return _round_products(wi * aa, u.product_shift, u.product_round)
-
-
-def _round_products(p: np.ndarray, shift: int, mode: str) -> np.ndarray:
-    """Vectorized ``models.units.round_product``."""
-    if shift == 0:
-        return p
-    q = p >> shift
-    if mode == "rne":
-        r, half = p - (q << shift), 1 << (shift - 1)
-        q = q + ((r > half) | ((r == half) & ((q & 1) == 1)))
-    return q
+    return round_product(wi * aa, u.product_shift, u.product_round)
 
 
 # float32 carries every integer of magnitude ≤ 2^24 exactly, float64 ≤ 2^53: if a block's
@@ -283,11 +273,11 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
         return 0
     if product_round not in ("floor", "rne"):
         raise MacforgeError(f"product_round must be exact, floor or rne, not {product_round!r}")
-    u = dec.unit
-    if not dec.exact or u >= 1 or u.numerator != 1 or u.denominator & (u.denominator - 1):
+    shift = fractional_shift(dec)
+    if shift is None:
         raise MacforgeError(f"product_round={product_round!r} needs an exact fractional power-of-two "
-                            f"integer unit; {name} decodes in units of {u}")
-    return u.denominator.bit_length() - 1
+                            f"integer unit; {name} decodes in units of {dec.unit}")
+    return shift
 
 
 def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: np.ndarray | None,
