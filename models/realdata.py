@@ -587,17 +587,22 @@ def wiki_text(n_chars: int | None = None) -> str:
     return text[:n_chars]
 
 
-@lru_cache(maxsize=1)
-def wiki_tokens() -> np.ndarray:
-    """:func:`wiki_text` tokenized by :func:`smollm2_tokenizer` (int32, read-only, disk-cached)."""
-    path = cache_dir() / f"wiki_tokens_v{_CACHE_VERSION}.npy"
+def _cached_tokens(name: str, text: Callable[[], str]) -> np.ndarray:
+    """``text()`` tokenized by :func:`smollm2_tokenizer` (int32, read-only, disk-cached as ``name``)."""
+    path = cache_dir() / f"{name}_tokens_v{_CACHE_VERSION}.npy"
     if path.is_file():
         ids = np.load(path)
     else:
-        ids = np.asarray(smollm2_tokenizer().encode(wiki_text()).ids, dtype=np.int32)
+        ids = np.asarray(smollm2_tokenizer().encode(text()).ids, dtype=np.int32)
         _save(path, ids)
     ids.setflags(write=False)
     return ids
+
+
+@lru_cache(maxsize=1)
+def wiki_tokens() -> np.ndarray:
+    """:func:`wiki_text` tokenized by :func:`smollm2_tokenizer` (int32, read-only, disk-cached)."""
+    return _cached_tokens("wiki", wiki_text)
 
 
 NEWS_FILE = "lee_background.cor"
@@ -615,14 +620,7 @@ def news_text() -> str:
 @lru_cache(maxsize=1)
 def news_tokens() -> np.ndarray:
     """:func:`news_text` tokenized by :func:`smollm2_tokenizer` (int32, read-only, disk-cached)."""
-    path = cache_dir() / f"news_tokens_v{_CACHE_VERSION}.npy"
-    if path.is_file():
-        ids = np.load(path)
-    else:
-        ids = np.asarray(smollm2_tokenizer().encode(news_text()).ids, dtype=np.int32)
-        _save(path, ids)
-    ids.setflags(write=False)
-    return ids
+    return _cached_tokens("news", news_text)
 
 
 def _save(path: Path, arr: np.ndarray) -> None:

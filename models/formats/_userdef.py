@@ -108,8 +108,10 @@ def key_line(text: str, key: str, near_name: str | None = None) -> int | None:
     return None
 
 
-def read_toml(path: str | Path, kind: str, allowed_top: tuple[str, ...]) -> tuple[dict[str, Any], str]:
-    """Parse a TOML file; malformed TOML or an unknown top-level key -> one-line MacforgeError."""
+def read_toml(path: str | Path, kind: str, allowed_top: tuple[str, ...] | None = None) -> tuple[dict[str, Any], str]:
+    """Parse a ``kind`` TOML file (the one reader of every macforge TOML input); malformed TOML
+    (named with its line, the last one for an error at the end of the document) or, given
+    ``allowed_top``, an unknown top-level key -> one-line MacforgeError."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -120,8 +122,11 @@ def read_toml(path: str | Path, kind: str, allowed_top: tuple[str, ...]) -> tupl
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise MacforgeError(f"{p}: malformed TOML: {e}") from None
-    for k in doc:
+        msg = str(e)
+        if "line" not in msg:
+            msg += f" (line {max(1, len(text.splitlines()))})"
+        raise MacforgeError(f"{p}: malformed TOML: {msg}") from None
+    for k in doc if allowed_top is not None else ():
         if k not in allowed_top:
             line = key_line(text, k)
             raise MacforgeError(f"{p}{f':{line}' if line else ''}: unknown top-level key {k!r} "

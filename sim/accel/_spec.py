@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from models.errors import MacforgeError
+from models.formats._userdef import read_toml
 
 __all__ = ["PESpec", "ArraySpec", "BufferSpec", "BuffersSpec", "VectorSpec", "DramSpec", "FormatsSpec",
            "AcceleratorSpec", "load_arch", "arch_from_dict", "arch_to_toml", "DATAFLOWS", "SCHEDULES"]
@@ -379,15 +379,6 @@ def _build(cls: type, table: dict[str, Any], path: str, text: str, where: tuple[
         raise MacforgeError(f"{path}: [{'.'.join(where) or 'top level'}] {e}") from None
 
 
-def toml_error(path: str | Path, text: str, e: tomllib.TOMLDecodeError) -> MacforgeError:
-    """A malformed-TOML error naming the file and the line (tomllib names it except at the end of
-    the document, which is then the last line)."""
-    msg = str(e)
-    if "line" not in msg:
-        msg += f" (line {max(1, len(text.splitlines()))})"
-    return MacforgeError(f"{path}: malformed TOML: {msg}")
-
-
 def arch_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "") -> AcceleratorSpec:
     """An ``AcceleratorSpec`` from a parsed TOML document (same rules as ``load_arch``)."""
     return _build(AcceleratorSpec, data, path, text, ())  # type: ignore[no-any-return]
@@ -396,14 +387,7 @@ def arch_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "") -
 def load_arch(path: str | Path) -> AcceleratorSpec:
     """Read an accelerator TOML file; ``name`` defaults to the file's stem."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise MacforgeError(f"cannot read accelerator spec {p}: {e.strerror or e}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise toml_error(p, text, e) from None
+    data, text = read_toml(p, "accelerator spec")
     data.setdefault("name", p.stem)
     return arch_from_dict(data, str(p), text)
 

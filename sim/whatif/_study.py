@@ -34,14 +34,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from models.errors import MacforgeError
-from sim.accel._spec import _where, toml_error
+from models.formats._userdef import read_toml
+from sim.accel._spec import _where
 
 __all__ = ["Study", "load_study", "study_from_dict", "expand_points", "point_key", "MODEL_VERSION"]
 
@@ -124,14 +124,7 @@ def study_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "", 
 def load_study(path: str | Path) -> Study:
     """Read a study TOML file (errors name the file, the key and its line)."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise MacforgeError(f"cannot read study {p}: {e.strerror or e}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise toml_error(p, text, e) from None
+    data, text = read_toml(p, "study")
     return study_from_dict(data, str(p), text, p.parent.resolve())
 
 
