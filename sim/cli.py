@@ -48,6 +48,8 @@ def format_record(name: str) -> dict[str, Any]:
     else:
         rec["values"] = None
         rec["values_note"] = f"{2 ** f.bits} codes: too many to list; use models.formats.get_format({name!r}).values"
+    if hasattr(f, "entropy_record"):  # entropy-coded grids: ideal vs Huffman bits, storage breakdown
+        rec["entropy"] = f.entropy_record()
     if getattr(f, "zp_codes", None) is not None:
         rec["zero_point"] = {"max": f.zero_point_max,
                              "codes": [int(c) for c in range(1 << f.bits) if f.zp_codes[c]],
