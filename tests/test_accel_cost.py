@@ -45,3 +45,16 @@ def test_fresh_clone_command() -> None:
 def test_synth_cost_path() -> None:
     c = pe_cost("mac_int8xint8", "synth")
     assert c.area_um2 > 0 and c.energy_per_mac_pj > 0 and "synthesized" in c.source
+
+
+def test_energy_cache_key_of_packed_lane_stimuli() -> None:
+    """An 8-lane INT8 PE's packed ports are 64-bit words beyond int64 (Python ints): the energy
+    cache key hashes them exactly (it once raised OverflowError and every such unit failed)."""
+    from models.units import as_spec
+    from rtl.flow._unitflow import _stimulus_digest, unit_stimulus
+
+    stim, _, _ = unit_stimulus(as_spec("dot8_int8xint8"), "random", 64, 0)
+    assert max(stim["w"]) > 2**63 - 1  # the case: wider than int64
+    d = _stimulus_digest(stim)
+    changed = dict(stim, w=[*stim["w"][:-1], stim["w"][-1] ^ 1])  # one bit of one word
+    assert _stimulus_digest(changed) != d and _stimulus_digest(dict(stim)) == d

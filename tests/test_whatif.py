@@ -72,6 +72,20 @@ def test_study_errors_name_file_key_and_line(tmp_path: Path) -> None:
         load_study(study_file(tmp_path, "bad4", 'arch = [\n'))
 
 
+def test_named_variants_label_points_and_are_checked(tmp_path: Path) -> None:
+    named = STUDY.replace('[[variant]]\n[[variant]]\n"formats.weights" = "int4"',
+                          '[[variant]]\nname = "int8 w"\n[[variant]]\nname = "int4 w"\n"formats.weights" = "int4"')
+    pts = expand_points(load_study(study_file(tmp_path, "named", named)))
+    assert {p["variant"] for p in pts} == {"int8 w", "int4 w"}
+    assert all("name" not in p["overrides"] for p in pts)  # a label, not an accelerator field
+    assert {p["overrides"].get("formats.weights") for p in pts if p["variant"] == "int4 w"} == {"int4"}
+    dup = named.replace('name = "int4 w"', 'name = "int8 w"')
+    with pytest.raises(MacforgeError, match=r"variant name 'int8 w' is used twice"):
+        load_study(study_file(tmp_path, "dup", dup))
+    with pytest.raises(MacforgeError, match=r"variant 0's name must be a non-empty string, not 3"):
+        load_study(study_file(tmp_path, "badname", named.replace('name = "int8 w"', "name = 3")))
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, pd.DataFrame, dict, Path]:
     tmp = tmp_path_factory.mktemp("whatif")

@@ -14,6 +14,7 @@ split like a MAC unit) and energy per MAC of the whole array on back-to-back til
 from __future__ import annotations
 
 import hashlib
+import os
 import inspect
 from dataclasses import replace
 from functools import lru_cache
@@ -282,7 +283,10 @@ def _stimulus_digest(stim: dict[str, Any]) -> str:
     h = hashlib.sha256()
     for name in sorted(stim):
         h.update(name.encode())
-        h.update(np.ascontiguousarray(np.asarray(stim[name], dtype=np.int64)).tobytes())
+        try:
+            h.update(np.ascontiguousarray(np.asarray(stim[name], dtype=np.int64)).tobytes())
+        except OverflowError:  # packed-lane ports wider than 64 bits are lists of Python ints
+            h.update(",".join(map(str, stim[name])).encode())
     return h.hexdigest()[:20]
 
 
@@ -307,7 +311,7 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     hit = cache_get("energy", key)
     if hit is None:
         act = netlist_activity(BUILD.parent / g.netlist, spec.name, ports, stim, ops=ops, delay=delay,
-                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}")
+                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}-{os.getpid()}")
         hit = act.to_dict()
         cache_put("energy", key, hit)
     pj = pj_per_toggle_unit(delay)

@@ -102,6 +102,6 @@ def cache_get(kind: str, key: str) -> dict[str, Any] | None:
 def cache_put(kind: str, key: str, value: dict[str, Any]) -> None:
     p = BUILD / "cache" / kind / f"{key}.json"
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(".tmp")
+    tmp = p.with_suffix(f".{os.getpid()}.tmp")  # per process: concurrent writers of one key never share it
     tmp.write_text(json.dumps(value, indent=1))
     tmp.replace(p)

@@ -194,6 +194,17 @@ class VectorSpec:
         product) per FFN element, RoPE per q/k element, residual add per element, activation
         quantization per quantized element (scale, round, clamp), scale application per
         output partial sum and per scale group (dequant of group-scaled weights).
+
+        The defaults are operation counts of the textbook algorithms, one op = one FP16
+        multiply, add, compare or exp/reciprocal step (an exp or a reciprocal is one LUT +
+        interpolation step here; a polynomial evaluation would cost several — the sensitivity
+        variants of the ``w4a8_dint_vs_int8`` study scale every count by 0.5 and 2):
+        softmax 5 = running max compare + subtract + exp + sum add + multiply by 1/sum;
+        RMSNorm 4 = square + accumulate + multiply by 1/rms + multiply by gamma;
+        SiLU-gate 5 = exp(-x) + add 1 + reciprocal + multiply by x + multiply by the gate;
+        RoPE 3 = x·cos + (−y)·sin as two multiplies and one add per element;
+        residual 1 add; activation quantization 3 = multiply by 1/scale + round + clamp;
+        scale application 1 multiply(-add) per partial sum.
     """
 
     ops_per_cycle: int = 64

@@ -47,10 +47,18 @@ def _base_spec(path: str, text: str) -> Any:
 
 
 def _spec_of(point: dict[str, Any], arch_text: str) -> Any:
-    spec = _base_spec(point["arch"], arch_text)
     over = dict(point["overrides"])
     if point.get("measure") == "synth":
         over["pe.cost"] = "synth"
+    # A sweep lists each configuration's workloads one after another (expand_points): the spec
+    # (validated dataclass replaces, a quarter of a point's time) is built once for them.
+    return _spec_cached(point["arch"], arch_text, json.dumps(over, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=16)
+def _spec_cached(path: str, arch_text: str, overrides_json: str) -> Any:
+    spec = _base_spec(path, arch_text)
+    over = json.loads(overrides_json)
     return spec.replace(**over) if over else spec
 
 
@@ -64,6 +72,11 @@ def _workload_of(spec: Any, wl: dict[str, Any]) -> Any:
                                 context=int(wl.get("context", 512)), formats=f)
 
 
+@lru_cache(maxsize=64)
+def _stem(path: str) -> str:
+    return Path(path).stem
+
+
 def evaluate_point(point: dict[str, Any], arch_text: str) -> dict[str, Any]:
     """One row: the point's inputs (``arch``, ``variant``, each override, the workload) and the
     accelerator model's outputs, or ``feasible = False`` and ``error``."""
@@ -72,7 +85,7 @@ def evaluate_point(point: dict[str, Any], arch_text: str) -> dict[str, Any]:
     delay = float(os.environ.get(POINT_DELAY_ENV, "0") or 0)
     if delay:
         time.sleep(delay)
-    row: dict[str, Any] = {"arch": Path(point["arch"]).stem, "variant": point["variant"], "measure": point["measure"]}
+    row: dict[str, Any] = {"arch": _stem(point["arch"]), "variant": point["variant"], "measure": point["measure"]}
     row.update({f"set:{k}": v for k, v in point["overrides"].items()})
     wl = point["workload"]
     row["workload"] = wl.get("gemm") or f"{wl['model']}-{wl['phase']}"

@@ -15,7 +15,8 @@ Study file (every key below; unknown keys are errors naming the file, key and li
     "dram.bandwidth_gb_s" = [34.0, 68.0]
 
     [[variant]]                         # optional groups of overrides that go together (crossed
-    "pe.unit" = "dot8_int8xint8"        # with the sweep), e.g. a PE and its formats
+    name = "int8 PE"                    # with the sweep), e.g. a PE and its formats; `name` (optional)
+    "pe.unit" = "dot8_int8xint8"        # labels the variant in the results (default: its index)
     "formats.weights" = "int8"
 
     [workload]
@@ -101,6 +102,15 @@ def study_from_dict(data: dict[str, Any], path: str = "<dict>", text: str = "", 
     variants = data.get("variant", [{}])
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
         raise MacforgeError(f"{_where(path, text, (), 'variant')}: must be an array of tables ([[variant]])")
+    names = [v.get("name") for v in variants]
+    for i, n in enumerate(names):
+        if n is not None and (not isinstance(n, str) or not n.strip()):
+            raise MacforgeError(f"{_where(path, text, ('variant',), 'name')}: variant {i}'s name must be a "
+                                f"non-empty string, not {n!r}")
+    dup = {n for n in names if n is not None and names.count(n) > 1}
+    if dup:
+        raise MacforgeError(f"{_where(path, text, ('variant',), 'name')}: variant name {sorted(dup)[0]!r} is "
+                            f"used twice")
     wl = data.get("workload", {})
     if not isinstance(wl, dict):
         raise MacforgeError(f"{_where(path, text, (), 'workload')}: must be a table")
@@ -151,11 +161,12 @@ def expand_points(study: Study) -> list[dict[str, Any]]:
     points = []
     for arch in study.archs:
         for vi, var in enumerate(study.variants):
+            label = var.get("name", vi)
             for combo in combos:
-                over = dict(var)
+                over = {k: v for k, v in var.items() if k != "name"}
                 over.update(zip(keys, combo))
                 for wl in _workloads(study.workload):
-                    points.append({"arch": str(arch), "variant": vi, "overrides": over, "workload": wl,
+                    points.append({"arch": str(arch), "variant": label, "overrides": over, "workload": wl,
                                    "measure": study.measure})
     return points
 
