@@ -17,7 +17,18 @@ from ._registry import (
     register_format,
     user_format_names,
 )
-from ._entropy import CodeTable, EntropyCodedGrid, canonical_codes, code_table, entropy_coded_grid, huffman_lengths
+from ._entropy import (
+    CodeTable,
+    EntropyCodedGrid,
+    EntropyFormat,
+    EntropyQuantizedTensor,
+    canonical_codes,
+    code_table,
+    entropy_coded_grid,
+    entropy_format,
+    huffman_lengths,
+    reference_tensor,
+)
 from ._userdef import format_from_dict, load_formats
 from ._tensor import (
     SCALE_FORMAT_BITS,
@@ -46,6 +57,10 @@ __all__ = [
     "CodeTable",
     "entropy_coded_grid",
     "EntropyCodedGrid",
+    "EntropyFormat",
+    "EntropyQuantizedTensor",
+    "entropy_format",
+    "reference_tensor",
     "load_formats",
     "load_default_formats",
     "format_from_dict",

@@ -16,9 +16,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import MacforgeError
+from ._core import Format
+from ._tensor import QuantizedTensor, Scaling
 
 __all__ = ["huffman_lengths", "canonical_codes", "CodeTable", "code_table", "EntropyCodedGrid",
-           "entropy_coded_grid", "MAX_CODE_LEN"]
+           "entropy_coded_grid", "MAX_CODE_LEN", "EntropyFormat", "EntropyQuantizedTensor", "entropy_format",
+           "reference_tensor", "ENTROPY_REFERENCES"]
 
 MAX_LEVELS_LOG2 = 15  # the finest grid considered has at most 2^15 points a side
 MAX_CODE_LEN = 32  # codes live in 32-bit words (the golden codec and the RTL read 32-bit words)
@@ -179,9 +182,14 @@ class EntropyCodedGrid:
         return (self.symbols.astype(np.float64) - self.levels) * self.step
 
 
-def _grid_stats(x: np.ndarray, step: float, max_len: int) -> tuple[np.ndarray, int, float, float, np.ndarray]:
+def _grid_stats(x: np.ndarray, step: float, max_len: int,
+                max_levels: int | None = None) -> tuple[np.ndarray, int, float, float, np.ndarray]:
     k = np.rint(x / step).astype(np.int64)
-    K = int(np.max(np.abs(k))) if k.size else 0
+    if max_levels is None:
+        K = int(np.max(np.abs(k))) if k.size else 0
+    else:  # a fixed symbol alphabet (the decoder's symbol width): saturate to ±max_levels
+        K = int(max_levels)
+        k = np.clip(k, -K, K)
     counts = np.bincount(k + K, minlength=2 * K + 1)
     p = counts[counts > 0] / x.size
     ideal = float(-np.sum(p * np.log2(p)))
@@ -191,13 +199,16 @@ def _grid_stats(x: np.ndarray, step: float, max_len: int) -> tuple[np.ndarray, i
 
 
 def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", max_len: int = 16,
-                       chunk: int = 4096, scale_format: str = "fp32", iters: int = 60) -> EntropyCodedGrid:
+                       chunk: int = 4096, scale_format: str = "fp32", iters: int = 60,
+                       max_levels: int | None = None) -> EntropyCodedGrid:
     """Quantize ``x`` to the uniform grid whose coded size is ``budget`` bits per element.
 
     ``code = "huffman"``: the budget counts everything stored (Huffman-coded symbols, table,
     scale, chunk offsets); ``"ideal"``: the ideal code length plus scale and offsets. The step Δ is
     found by bisection on log Δ; coded sizes of finite data are step functions of Δ, so the
-    closest step not above the budget is returned.
+    closest step not above the budget is returned. ``max_levels`` fixes the alphabet to the
+    2·max_levels + 1 points -max_levels..max_levels (elements beyond saturate): symbols are then
+    ``k + max_levels`` whatever the tensor, as a decoder with a fixed symbol width needs.
     """
     from ._tensor import SCALE_FORMAT_BITS, round_scale
 
@@ -210,11 +221,14 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
         raise MacforgeError(f"chunk must be a positive integer, not {chunk!r}")
     if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not math.isfinite(budget):
         raise MacforgeError(f"budget must be a finite number of bits per element, not {budget!r}")
+    if max_levels is not None and (not isinstance(max_levels, (int, np.integer)) or isinstance(max_levels, bool)
+                                   or not 1 <= max_levels <= (1 << MAX_LEVELS_LOG2) - 1):
+        raise MacforgeError(f"max_levels must be an integer in 1..{(1 << MAX_LEVELS_LOG2) - 1}, not {max_levels!r}")
     n_chunks = -(-xa.size // chunk)
     scale_bits = SCALE_FORMAT_BITS[scale_format]
 
     def measure(step: float) -> tuple[float, EntropyCodedGrid]:
-        sym, K, ideal, huff, lengths = _grid_stats(xa, step, max_len)
+        sym, K, ideal, huff, lengths = _grid_stats(xa, step, max_len, max_levels)
         table = code_table(lengths, max_len)
         total_bits = huff * xa.size
         offset_bits = (n_chunks - 1) * max(1, int(total_bits).bit_length())  # chunk 0 starts at 0
@@ -233,6 +247,10 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
     gaps = np.diff(distinct)
     k_max = min((1 << MAX_LEVELS_LOG2) - 1, ((1 << max_len) - 1) // 2, xa.size)
     fine = max(float(gaps.min()) / 4 if gaps.size else amax, amax / k_max)
+    if max_levels is not None:
+        # a fixed alphabet: below this step more than 0.1% of the elements would saturate, and
+        # the coded size stops growing as the step shrinks (everything piles up at ±max_levels)
+        fine = max(fine, float(np.quantile(np.abs(xa), 0.999)) / max_levels)
     fine_bits, _ = measure(float(round_scale(np.array([fine]), scale_format)[0]))
     p = dcount / xa.size
     source_h = float(-np.sum(p * np.log2(p)))
@@ -260,5 +278,166 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
             break
     if best is None:  # pragma: no cover - the coarse end is below the budget (checked above)
         raise MacforgeError(f"no grid step reaches {budget:g} b/elem")
-    _, _, _, unlimited, _ = _grid_stats(xa, best.step, MAX_CODE_LEN)
+    _, _, _, unlimited, _ = _grid_stats(xa, best.step, MAX_CODE_LEN, max_levels)
     return replace(best, unlimited_huffman_bits=unlimited)
+
+
+# --------------------------------------------------------------------------- the format
+ENTROPY_REFERENCES = ("normal", "laplace")
+REFERENCE_SIZE = 1 << 18
+REFERENCE_SEED = 0
+
+
+def reference_tensor(reference: str) -> np.ndarray:
+    """The seeded tensor an entropy format's listed sizes are measured on (its code table is
+    per tensor, so a format alone has no size): 2^18 draws of N(0, 1) or Laplace(0, 1/√2)
+    (unit variance), seed 0."""
+    rng = np.random.default_rng(REFERENCE_SEED)
+    if reference == "normal":
+        return rng.standard_normal(REFERENCE_SIZE)
+    if reference == "laplace":
+        return rng.laplace(0.0, 1 / math.sqrt(2), REFERENCE_SIZE)
+    raise MacforgeError(f"reference must be one of {', '.join(ENTROPY_REFERENCES)}, not {reference!r}")
+
+
+def _check_int(name: str, v: object, lo: int, hi: int) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
+        raise MacforgeError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+    return int(v)
+
+
+@dataclass(frozen=True)
+class BisectedStep(Scaling):
+    """The scaling of an entropy format: one step per tensor, bisected to the coded-size budget
+    (not derived from absmax; ``method`` only satisfies ``Scaling``'s checks)."""
+
+    def describe(self) -> str:
+        return f"per tensor, step bisected to the budget, {self.scale_format} step"
+
+
+@dataclass
+class EntropyQuantizedTensor(QuantizedTensor):
+    """A tensor coded by an ``EntropyFormat``: ``codes`` are its symbols, ``scales`` its one step;
+    what it stores is the Huffman-coded stream, the code table, the step and the chunk offsets."""
+
+    grid: EntropyCodedGrid | None = None
+
+    def stored_bits(self) -> dict[str, int]:
+        g = self.grid
+        assert g is not None  # set by EntropyFormat.quantize
+        return {"elements": int(round(g.huffman_bits * g.n)), "code_table": g.table_bits,
+                "scales": g.scale_bits, "chunk_offsets": g.offset_bits}
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class EntropyFormat(Format):
+    """The entropy-coded uniform grid as a Format (PAPERS.md §2).
+
+    Codes are the decoder's ``bits``-bit symbols: code c is grid point ``c - K`` (times the
+    tensor's step Δ), K = 2^(bits-1) - 1, so codes 0..2K are used; 2^bits - 1 holds no point
+    (its value is NaN and nothing encodes to it).
+    Each tensor gets its own step (bisected to the ``budget``) and its own length-limited
+    canonical Huffman table (``max_len``), chunk offsets every ``chunk`` symbols and one
+    ``scale_format`` step. ``bits_per_element()`` and ``entropy_record()`` are measured on the
+    ``reference`` tensor (``reference_tensor``); ``quantize(x)`` codes ``x`` itself.
+    """
+
+    budget: float = 4.0
+    max_len: int = 16
+    chunk: int = 4096
+    scale_format: str = "fp32"
+    reference: str = "normal"
+
+    @property
+    def max_levels(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    def code_tensor(self, x: np.ndarray) -> EntropyCodedGrid:
+        """``x`` on the grid whose Huffman-coded size (everything stored) is ``budget``."""
+        return entropy_coded_grid(x, self.budget, max_len=self.max_len, chunk=self.chunk,
+                                  scale_format=self.scale_format, max_levels=self.max_levels)
+
+    def quantize(self, x: np.ndarray, scaling: Scaling | None = None) -> EntropyQuantizedTensor:  # type: ignore[override]
+        if scaling is not None and scaling != self.default_scaling:
+            raise MacforgeError(f"format {self.name} is coded per tensor with a bisected step: it takes no "
+                                f"other scaling (got {scaling.describe()})")
+        xa = np.asarray(x, dtype=np.float64)
+        if xa.ndim == 0 or xa.size == 0:
+            raise MacforgeError(f"x must be a non-empty array with at least one axis, got shape {xa.shape}")
+        g = self.code_tensor(xa)
+        sc = self.default_scaling
+        assert sc is not None  # set by entropy_format
+        return EntropyQuantizedTensor(self, sc, tuple(xa.shape), g.symbols.astype(self.code_dtype),
+                                      np.array([g.step]), grid=g)
+
+    def _reference_grid(self) -> EntropyCodedGrid:
+        cached = self.__dict__.get("_ref_grid")
+        if cached is None:
+            cached = self.code_tensor(reference_tensor(self.reference))
+            object.__setattr__(self, "_ref_grid", cached)
+        return cached
+
+    def bits_per_element(self, scaling: Scaling | None = None) -> float:
+        """Everything stored per element, Huffman-coded, on the reference tensor."""
+        return self._reference_grid().bits_per_element
+
+    def entropy_record(self) -> dict[str, object]:
+        """Ideal vs Huffman bits and the storage breakdown on the reference tensor."""
+        g = self._reference_grid()
+        n = g.n
+        return {
+            "budget": self.budget, "max_len": self.max_len, "chunk": self.chunk, "symbol_bits": self.bits,
+            "scale_format": self.scale_format,
+            "reference": f"{self.reference}: {REFERENCE_SIZE} seeded draws (seed {REFERENCE_SEED}, unit variance)",
+            "step": g.step, "levels_used": int(np.count_nonzero(g.table.lengths)),
+            "mse": g.mse,
+            "ideal_bits": g.ideal_bits, "huffman_bits": g.huffman_bits,
+            "unlimited_huffman_bits": g.unlimited_huffman_bits,
+            "huffman_minus_ideal": g.huffman_bits - g.ideal_bits,
+            "length_limit_loss": g.huffman_bits - g.unlimited_huffman_bits,
+            "longest_code": int(g.table.lengths.max()),
+            "bits_per_element": g.bits_per_element, "ideal_bits_per_element": g.ideal_bits_per_element,
+            "storage_bits": {"elements": int(round(g.huffman_bits * n)), "code_table": g.table_bits,
+                             "scale": g.scale_bits, "chunk_offsets": g.offset_bits},
+            "n_elements": n,
+        }
+
+
+def entropy_format(name: str, budget: float, max_len: int = 16, *, chunk: int = 4096, symbol_bits: int = 8,
+                   scale_format: str = "fp32", reference: str = "normal", description: str | None = None,
+                   source: str | None = None) -> EntropyFormat:
+    """An ``EntropyFormat``; parameters are checked here, the budget against the reference
+    tensor when a size is first asked for."""
+    from ._tensor import SCALE_FORMAT_BITS
+
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not math.isfinite(budget) or budget <= 0:
+        raise MacforgeError(f"budget must be a positive number of bits per element, not {budget!r}")
+    _check_int("max_len", max_len, 1, MAX_CODE_LEN)
+    _check_int("chunk", chunk, 1, 1 << 30)
+    b = _check_int("symbol_bits", symbol_bits, 2, 16)
+    if (1 << b) - 1 > 1 << max_len:
+        raise MacforgeError(f"max_len {max_len} cannot code the {(1 << b) - 1} symbols of symbol_bits {b} "
+                            f"(needs max_len >= {b})")
+    if scale_format not in SCALE_FORMAT_BITS:
+        raise MacforgeError(f"scale_format must be one of {', '.join(SCALE_FORMAT_BITS)}, not {scale_format!r}")
+    if reference not in ENTROPY_REFERENCES:
+        raise MacforgeError(f"reference must be one of {', '.join(ENTROPY_REFERENCES)}, not {reference!r}")
+    K = (1 << (b - 1)) - 1
+    codes = np.arange(1 << b, dtype=np.int64)
+    vals = np.where(codes <= 2 * K, codes - K, np.nan)  # the top code holds no grid point
+    enc = codes <= 2 * K
+    params: dict[str, object] = {"family": "entropy", "budget": float(budget), "max_len": int(max_len),
+                                 "chunk": int(chunk), "symbol_bits": b, "scale_format": scale_format,
+                                 "reference": reference}
+    return EntropyFormat(
+        name=name, bits=b, kind="entropy", values=vals, tie_priority=((codes - K) % 2 == 0).astype(np.int64),
+        encodable=enc, nan_policy="error", inf_policy="saturate",
+        description=description or (f"entropy-coded uniform grid at {budget:g} b/elem (everything stored): "
+                                    f"{2 * K + 1} points k·Δ, Δ bisected per tensor, canonical Huffman "
+                                    f"codes of at most {max_len} bits, chunk offsets every {chunk} symbols, "
+                                    f"{scale_format} step"),
+        source=source or "Orr, Ribar, Luschi 2025 (PAPERS.md §2): compressed uniform grid; length-limited "
+                         "Huffman by package-merge (Larmore & Hirschberg 1990)",
+        default_scaling=BisectedStep(granularity="tensor", method="absmax", scale_format=scale_format),
+        params=params, budget=float(budget), max_len=int(max_len), chunk=int(chunk),
+        scale_format=scale_format, reference=reference)

@@ -33,6 +33,7 @@ from ._families import (
     nupes_format,
     ue4m3_format,
 )
+from ._entropy import entropy_format
 from ._tensor import Scaling
 
 __all__ = ["get_format", "format_names", "FORMAT_PATTERNS", "register_format", "check_new_format",
@@ -111,7 +112,7 @@ _FIXED = _fixed()
 _LISTED_PARAMETRIC = [
     "crd4_normal_rms", "crd4_normal_absmax64", "crd4_laplace_rms", "crd4_laplace_absmax64",
     "crd4_t5_rms", "crd4_t5_absmax64", "crd3_normal_absmax64", "nupes4_a0.8", "nupes4_a0.5",
-    "fp8_e3m4", "fp8_e4m3_fnuz", "fp5_e2m2",
+    "fp8_e3m4", "fp8_e4m3_fnuz", "fp5_e2m2", "egrid3_L12", "egrid4_L16",
 ]
 
 FORMAT_PATTERNS = {
@@ -119,10 +120,14 @@ FORMAT_PATTERNS = {
     "nupes<bits>_a<exponent>": "NUPES power-law LUT format",
     "fp<bits>_e<E>m<M>[_b<bias>][_<ieee|fn|fnuz|none>]": "minifloat, bits = 1 + E + M; default bias "
     "2^(E-1)-1 (fnuz: 2^(E-1)); default specials: none below 8 bits, fn for E4M3, ieee otherwise",
+    "egrid<budget>_L<max_len>": "entropy-coded uniform grid: budget b/elem everything stored, canonical "
+    "Huffman codes of at most max_len bits (8-bit symbols, chunk 4096, fp32 step; other parameters: a "
+    "TOML [[format]] with family = 'entropy')",
 }
 
 _CRD_RE = re.compile(r"^crd(\d)_(normal|laplace|t(\d+(?:\.\d+)?))_(rms|absmax(\d+))$")
 _NUPES_RE = re.compile(r"^nupes(\d)_a(\d+(?:\.\d+)?)$")
+_EGRID_RE = re.compile(r"^egrid(\d+(?:\.\d+)?)_L(\d+)$")
 _FP_RE = re.compile(r"^fp(\d+)_e(\d+)m(\d+)(?:_b(-?\d+))?(?:_(" + "|".join(FP_SPECIALS) + r"))?$")
 
 # user-registered formats by name (register_format / load_formats / MACFORGE_FORMATS)
@@ -195,6 +200,13 @@ def _builtin(name: str) -> Format:
     m = _FP_RE.match(name)
     if m:
         return _generic_fp(name, m)
+    m = _EGRID_RE.match(name)
+    if m:
+        budget, max_len = float(m.group(1)), int(m.group(2))
+        canon = f"egrid{budget:g}_L{max_len}"
+        if canon != name:
+            raise UnknownNameError("format", name, format_names(), f"(did you mean {canon!r}?)")
+        return entropy_format(name, budget, max_len)
     patterns = "; patterns: " + ", ".join(FORMAT_PATTERNS)
     raise UnknownNameError("format", name, format_names(), patterns)
 

@@ -32,6 +32,10 @@ Families and their keys (besides ``name``, ``description``, ``source``, ``scalin
 ``dint``       ``variant`` (``asym`` | ``sym``), ``bits``; asym: ``denormal``, ``thresholds``
                ([t_half, t_zero]), ``special_codes`` ([code of +d, code of -d]); sym:
                ``magnitudes`` (2^(bits-1) values from 0, strictly increasing)
+``entropy``    ``budget`` (b/elem, everything stored), optional ``max_len`` (16), ``chunk``
+               (4096), ``symbol_bits`` (8), ``scale_format`` (fp32), ``reference`` (``normal`` |
+               ``laplace``: the tensor its listed size is measured on); no ``scaling`` (the step
+               is bisected per tensor)
 =============  =================================================================================
 
 ``ties`` (lut): ``even_code`` (default), ``away`` (larger magnitude), ``toward_zero``, ``up``,
@@ -67,6 +71,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "crd": ("bits", "dist", "nu", "scale_rule", "block"),
     "nupes": ("bits", "a"),
     "dint": ("variant", "bits", "denormal", "thresholds", "special_codes", "magnitudes"),
+    "entropy": ("budget", "max_len", "chunk", "symbol_bits", "scale_format", "reference"),
 }
 _TIES = ("even_code", "away", "toward_zero", "up", "down")
 
@@ -291,6 +296,20 @@ def _family(w: _Where, fam: str, d: Mapping[str, Any]) -> Format:
                                      magnitudes=None if mags is None else tuple(_num(w, m, "magnitudes") for m in mags),
                                      name=name)
         raise w.error("variant", f"must be 'asym' or 'sym', not {variant!r}")
+    if fam == "entropy":
+        from ._entropy import entropy_format
+
+        if "budget" not in d:
+            raise w.error("budget", "missing: the coded size in bits per element, everything stored")
+        ref = d.get("reference", "normal")
+        sf = d.get("scale_format", "fp32")
+        if not isinstance(ref, str):
+            raise w.error("reference", f"must be a string, not {ref!r}")
+        if not isinstance(sf, str):
+            raise w.error("scale_format", f"must be a string, not {sf!r}")
+        return entropy_format(name, _num(w, d["budget"], "budget"), _int(w, d, "max_len", 1, 32, 16),
+                              chunk=_int(w, d, "chunk", 1, 1 << 30, 4096),
+                              symbol_bits=_int(w, d, "symbol_bits", 2, 16, 8), scale_format=sf, reference=ref)
     raise w.error("family", f"must be one of {', '.join(FAMILIES)}, not {fam!r}")  # pragma: no cover
 
 
@@ -348,6 +367,8 @@ def format_from_dict(d: Mapping[str, Any], *, origin: str = "<dict>", text: str 
         if str(e).startswith(origin):
             raise
         raise w.error(None, str(e)) from None
+    if fam == "entropy" and "scaling" in d:
+        raise w.error("scaling", "an entropy format is coded per tensor with a bisected step: it takes no scaling")
     extra: dict[str, Any] = {}
     if "description" in d:
         extra["description"] = str(d["description"])
