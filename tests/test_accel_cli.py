@@ -56,6 +56,14 @@ def test_gemm_json(arch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert d["pe_energy_per_mac_pj"] == 0.04
 
 
+def test_gemm_without_arch_uses_the_w8a8_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out = run(["accel", "--gemm", "64x128x32", "--rows", "8", "--cols", "8", "--dataflow", "os", "--json"],
+                  capsys)
+    d = json.loads(out)
+    assert rc == 0 and d["pe_unit"] == "dot8_int8xint8" and d["rows"] == d["cols"] == 8
+    assert d["gemms"][0]["cycles_compute"] == gemm_compute_cycles("os", 8, 8, 64, 128, 32, lanes=8)
+
+
 def test_model_decode_json_has_per_layer_list(arch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out = run(["accel", "--arch", str(arch), "--model", "llama-7b", "--phase", "decode", "--context", "1024",
                    "--json"], capsys)

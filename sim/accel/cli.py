@@ -12,14 +12,19 @@ import math
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "cmd_accel", "run_accel"]
+from pathlib import Path
+
+__all__ = ["add_parser", "cmd_accel", "run_accel", "DEFAULT_ARCH"]
+
+DEFAULT_ARCH = Path(__file__).resolve().parents[2] / "examples" / "arch" / "w8a8_int8.toml"
 
 
 def add_parser(sub: Any) -> None:
     """Add the ``accel`` subcommand to ``sub`` (the subparsers object of ``build_parser``)."""
     a = sub.add_parser("accel", help="an LLM (prefill/decode) or one GEMM on an accelerator spec: "
                                      "tokens/s, J/token, mm², utilization, bound")
-    a.add_argument("--arch", required=True, metavar="FILE", help="accelerator TOML (examples/arch/)")
+    a.add_argument("--arch", metavar="FILE", help="accelerator TOML (examples/arch/; default: the W8A8 baseline "
+                                                  "examples/arch/w8a8_int8.toml)")
     w = a.add_mutually_exclusive_group(required=True)
     w.add_argument("--model", metavar="NAME", help="transformer decoder (smollm2-135m, opt-125m..66b, "
                                                    "llama-7b..65b, llama-2-*, llama-3-*)")
@@ -46,7 +51,7 @@ def run_accel(args: argparse.Namespace) -> Any:
     """The ``AccelResult`` for parsed ``accel`` arguments."""
     from . import evaluate, gemm_workload, load_arch, parse_gemm, resolve_formats, transformer_workload
 
-    spec = load_arch(args.arch)
+    spec = load_arch(args.arch if args.arch is not None else DEFAULT_ARCH)
     changes: dict[str, Any] = {}
     for flag, path in (("rows", "array.rows"), ("cols", "array.cols"), ("arrays", "array.count"),
                        ("dataflow", "array.dataflow"), ("schedule", "array.schedule"), ("unit", "pe.unit")):
