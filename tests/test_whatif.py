@@ -86,6 +86,36 @@ def test_named_variants_label_points_and_are_checked(tmp_path: Path) -> None:
         load_study(study_file(tmp_path, "badname", named.replace('name = "int8 w"', "name = 3")))
 
 
+def test_point_key_follows_the_code_that_prices_the_pe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from sim.whatif import _study
+
+    pt = expand_points(load_study(study_file(tmp_path)))[0]
+    text = (ROOT / "examples" / "arch" / "w8a8_int8.toml").read_text()
+    assert _study.point_key(pt, text) != _study.point_key(dict(pt, measure="synth"), text)
+    fake = tmp_path / "repo"  # a copy of the priced sources; editing the flow changes the keys
+    for rel in ("models/units.py", "models/cost.py", "sim/costfit.py"):
+        (fake / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, fake / rel)
+    for rel in ("rtl", "models/formats"):
+        shutil.copytree(ROOT / rel, fake / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(_study, "ROOT", fake)
+    _study.pe_cost_code_digest.cache_clear()
+    before = {m: _study.pe_cost_code_digest(m) for m in ("model", "synth")}
+    k0 = _study.point_key(dict(pt, measure="synth"), text)
+    (fake / "rtl" / "flow" / "_cells.py").write_text((fake / "rtl" / "flow" / "_cells.py").read_text() + "\n# x\n")
+    _study.pe_cost_code_digest.cache_clear()
+    assert {m: _study.pe_cost_code_digest(m) != before[m] for m in before} == {"model": True, "synth": True}
+    assert _study.point_key(dict(pt, measure="synth"), text) != k0
+    mid = {m: _study.pe_cost_code_digest(m) for m in ("model", "synth")}
+    (fake / "sim" / "costfit.py").write_text("# changed\n")  # the fitted model: not a synth point's price
+    _study.pe_cost_code_digest.cache_clear()
+    assert _study.pe_cost_code_digest("model") != mid["model"]
+    assert _study.pe_cost_code_digest("synth") == mid["synth"]
+    _study.pe_cost_code_digest.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, pd.DataFrame, dict, Path]:
     tmp = tmp_path_factory.mktemp("whatif")

@@ -44,7 +44,8 @@ from models.errors import MacforgeError
 from models.formats._userdef import read_toml
 from sim.accel._spec import _where
 
-__all__ = ["Study", "load_study", "study_from_dict", "expand_points", "point_key", "MODEL_VERSION"]
+__all__ = ["Study", "load_study", "study_from_dict", "expand_points", "point_key", "pe_cost_code_digest",
+           "MODEL_VERSION"]
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bumped when the accelerator model's arithmetic changes, so cached points are recomputed.
@@ -172,10 +173,31 @@ def expand_points(study: Study) -> list[dict[str, Any]]:
 
 
 def point_key(point: dict[str, Any], arch_text: str) -> str:
-    """Cache key of a point: its spec, its base arch file's content and ``MODEL_VERSION``."""
+    """Cache key of a point: its spec, its base arch file's content, ``MODEL_VERSION`` and the
+    source of the code that prices its PE (``pe_cost_code_digest``), so a change of the RTL, the
+    synthesis/energy flow or the cost model recomputes the points it priced."""
     ident = json.dumps({"p": {k: v for k, v in point.items() if k != "arch"}, "arch": _text_hash(arch_text),
-                        "v": MODEL_VERSION}, sort_keys=True, default=str)
+                        "v": MODEL_VERSION, "cost": pe_cost_code_digest(str(point.get("measure", "model")))},
+                       sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
+
+
+# What a PE's price depends on, by ``measure``: the unit definitions and the RTL for both; the
+# synthesis and gate-level energy flow for "synth"; the fitted cost model for "model".
+_COST_SOURCES = {"model": ("models/units.py", "models/formats", "models/cost.py", "sim/costfit.py", "rtl"),
+                 "synth": ("models/units.py", "models/formats", "rtl")}
+
+
+@lru_cache(maxsize=4)
+def pe_cost_code_digest(measure: str) -> str:
+    """Digest of the source files that price a PE under ``measure`` (directories: every .py)."""
+    h = hashlib.sha256()
+    for rel in _COST_SOURCES.get(measure, _COST_SOURCES["model"]):
+        p = ROOT / rel
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 @lru_cache(maxsize=256)
