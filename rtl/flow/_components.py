@@ -24,6 +24,7 @@ from models.units import UnitSpec, as_spec
 from .._datapath import lane_product, product_bits
 from .._decode import DecodePlan, WeightDecoder, decode_plan
 from ._gate import synth_gates
+from ._liberty import CellLibrary
 
 __all__ = ["LaneProduct", "component_areas"]
 
@@ -57,17 +58,19 @@ class LaneProduct(wiring.Component):
         return m
 
 
-def component_areas(unit: UnitSpec | str, variant: str = "default") -> dict[str, float]:
+def component_areas(unit: UnitSpec | str, variant: str = "default", *,
+                    library: CellLibrary | None = None) -> dict[str, float]:
     """NAND2-eq of decode, multiplier, accumulator and registers of a single-lane MAC."""
     import rtl
 
     spec = as_spec(unit)
     if spec.kind != "mac":
         raise MacforgeError(f"component areas cover single-lane mac units, not {spec.kind} ({spec.name})")
-    full = synth_gates(rtl.verilog(spec), spec.name, variant)
+    full = synth_gates(rtl.verilog(spec), spec.name, variant, library=library)
     dec = synth_gates(rtl.verilog(WeightDecoder(decode_plan(spec)), name=f"{spec.name}_decode"),
-                      f"{spec.name}_decode", variant)
-    prod = synth_gates(rtl.verilog(LaneProduct(spec), name=f"{spec.name}_product"), f"{spec.name}_product", variant)
+                      f"{spec.name}_decode", variant, library=library)
+    prod = synth_gates(rtl.verilog(LaneProduct(spec), name=f"{spec.name}_product"), f"{spec.name}_product", variant,
+                       library=library)
     return {
         "decode": dec.nand2_eq,
         "multiplier": prod.nand2_eq - dec.nand2_eq,

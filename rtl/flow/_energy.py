@@ -4,8 +4,12 @@ The netlist produced by ``synth_gates`` (generic cells, see ``_cells``) is simul
 Icarus Verilog, driven cycle by cycle from a stimulus memory; every net's value is dumped to a
 VCD and each bit's changes are counted (the last value per timestamp, so a zero-delay run counts
 functional toggles only; ``delay="unit"`` gives every cell a 1-unit inertial delay and so
-also counts glitches). Each toggle of a cell output costs that cell's relative switching energy
-(its NAND2-equivalent area, ``_cells``); each flip-flop also pays ``DFF_CLOCK_ENERGY`` per cycle.
+also counts glitches). Each toggle of a net costs its driving cell's internal energy per output
+toggle plus ½V² times the input-pin capacitance the net drives (its fanout in this netlist), from
+the cell library (``_cells`` for the shipped one, ``_liberty`` for a user's); each flip-flop also
+pays its clock-pin energy every cycle. Energies are in NAND2-toggle units (one output toggle of
+the library's NAND2 driving one NAND2 input); the clock part is kept apart so a report can show
+how the totals move with the clock energy.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import numpy as np
 
 from models.errors import MacforgeError
 
-from ._cells import CELLS, DFF, DFF_CLOCK_ENERGY, verilog_models
+from ._cells import generic_library
+from ._liberty import CellLibrary, library_verilog
 
-__all__ = ["ActivityResult", "netlist_activity", "parse_netlist_cells", "count_vcd_toggles"]
+__all__ = ["ActivityResult", "netlist_activity", "parse_netlist_cells", "parse_netlist", "net_loads",
+           "count_vcd_toggles"]
 
-_CELL_WEIGHT = {c.name: c.nand2_eq for c in CELLS} | {DFF.name: DFF.nand2_eq}
 _INST_RE = re.compile(r"^\s*(\w+)\s+(\\?\S+)\s*\((.*?)\);", re.S | re.M)
 _PIN_RE = re.compile(r"\.(\w+)\(([^()]*)\)")
 
@@ -39,25 +44,45 @@ class ActivityResult:
     toggles_per_op: float
     energy_nand2: float  # total, NAND2-output-toggle units
     energy_per_op_nand2: float
-    by_cell_type: dict[str, float]  # energy per op by driving cell type
-    clock_energy_per_op: float
+    by_cell_type: dict[str, float]  # energy per op by driving cell type (toggles, clock excluded)
+    clock_energy_per_op: float  # at the library's flip-flop clock energy
     delay: str
+    dffs: int = 0
+    dff_cycles_per_op: float = 0.0  # flip-flops × cycles / ops: energy per op moves by this per unit of clock energy
+    library: str = "macforge_generic"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def parse_netlist_cells(netlist: str) -> dict[str, str]:
-    """{driven net bit -> cell type} for every cell instance of the generic library."""
-    drivers: dict[str, str] = {}
+def parse_netlist(netlist: str, library: CellLibrary | None = None) -> list[tuple[str, dict[str, str]]]:
+    """(cell type, {pin: net}) of every instance of a library cell in a mapped netlist."""
+    lib = library or generic_library()
+    out = []
     for m in _INST_RE.finditer(netlist):
         ctype = m.group(1)
-        if ctype not in _CELL_WEIGHT:
+        if ctype not in lib.cells:
             continue
-        for pin, net in _PIN_RE.findall(m.group(3)):
-            if pin in ("Y", "Q"):
-                drivers[net.strip()] = ctype
-    return drivers
+        out.append((ctype, {pin: net.strip() for pin, net in _PIN_RE.findall(m.group(3))}))
+    return out
+
+
+def parse_netlist_cells(netlist: str, library: CellLibrary | None = None) -> dict[str, str]:
+    """{driven net bit -> cell type} for every cell instance of the library."""
+    lib = library or generic_library()
+    return {pins[lib.cells[ctype].output]: ctype for ctype, pins in parse_netlist(netlist, lib)
+            if lib.cells[ctype].output in pins}
+
+
+def net_loads(instances: list[tuple[str, dict[str, str]]], library: CellLibrary) -> dict[str, float]:
+    """{net -> input-pin capacitance it drives} (library capacitance unit)."""
+    loads: dict[str, float] = {}
+    for ctype, pins in instances:
+        cell = library.cells[ctype]
+        for pin, net in pins.items():
+            if pin != cell.output and pin in cell.pin_cap:
+                loads[net] = loads.get(net, 0.0) + cell.pin_cap[pin]
+    return loads
 
 
 def count_vcd_toggles(vcd: Path) -> dict[str, int]:
@@ -126,7 +151,7 @@ def _vecname(net: str) -> str:
 
 def netlist_activity(netlist_path: Path | str, top: str, ports: list[dict[str, Any]],
                      stimulus: dict[str, np.ndarray], *, ops: int, warmup: int = 4, delay: str = "zero",
-                     workdir: Path) -> ActivityResult:
+                     workdir: Path, library: CellLibrary | None = None) -> ActivityResult:
     """Simulate the mapped netlist on ``stimulus`` (per-cycle values by input port name) and
     return toggles and energy per operation (``ops`` = operations performed in those cycles)."""
     if shutil.which("iverilog") is None:
@@ -151,11 +176,9 @@ def netlist_activity(netlist_path: Path | str, top: str, ports: list[dict[str, A
         raise MacforgeError("stimulus is all zeros: no switching activity to measure")
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
+    lib = library or generic_library()
     netlist = Path(netlist_path).read_text()
-    cells_v = verilog_models()
-    if delay == "unit":
-        cells_v = cells_v.replace("assign Y =", "assign #1 Y =")
-    (wd / "cells.v").write_text(cells_v)
+    (wd / "cells.v").write_text(library_verilog(lib, delay))
     (wd / "netlist.v").write_text(netlist)
     # stimulus memory: one word per cycle, inputs concatenated in port order (rst first)
     total_w = sum(int(p["width"]) for p in ins)
@@ -207,22 +230,33 @@ endmodule
         (wd / "vvp.log").write_text(r.stdout + r.stderr)
         raise MacforgeError(f"gate-level simulation of {top} failed; log: {wd / 'vvp.log'}")
     toggles = count_vcd_toggles(wd / "act.vcd")
-    drivers = parse_netlist_cells(netlist)
+    insts = parse_netlist(netlist, lib)
+    loads = net_loads(insts, lib)
+    ref = lib.nand2_toggle_energy
     by_type: dict[str, float] = {}
     total_t = 0
     energy = 0.0
-    for net, ctype in drivers.items():
+    n_dff = 0
+    clock_units = 0.0
+    for ctype, pins in insts:
+        cell = lib.cells[ctype]
+        if cell.is_ff:
+            n_dff += 1
+            clock_units += cell.clock_energy
+        net = pins.get(cell.output)
+        if net is None:
+            continue
         k = _vecname(net)
         tg = toggles.get(k, toggles.get(k.lstrip("\\"), 0))
         total_t += tg
-        e = tg * _CELL_WEIGHT[ctype]
+        e = tg * (cell.toggle_energy + lib.load_energy(loads.get(net, 0.0))) / ref
         by_type[ctype] = by_type.get(ctype, 0.0) + e
         energy += e
-    n_dff = sum(1 for c in drivers.values() if c == DFF.name)
-    clock = n_dff * DFF_CLOCK_ENERGY * n
+    clock = clock_units / ref * n
     energy += clock
     (wd / "act.vcd").unlink(missing_ok=True)  # large; the counts are what we keep
     return ActivityResult(top=top, cycles=n, ops=ops, toggles=total_t, toggles_per_op=total_t / ops,
                           energy_nand2=energy, energy_per_op_nand2=energy / ops,
                           by_cell_type={k: v / ops for k, v in sorted(by_type.items())},
-                          clock_energy_per_op=clock / ops, delay=delay)
+                          clock_energy_per_op=clock / ops, delay=delay, dffs=n_dff,
+                          dff_cycles_per_op=n_dff * n / ops, library=lib.name)

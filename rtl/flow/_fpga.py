@@ -84,13 +84,13 @@ def _count(by_type: dict[str, int], names: tuple[str, ...]) -> int:
 
 
 def synth_fpga(verilog: str, top: str, ports: list[dict[str, Any]], target: str, *, nodsp: bool = False,
-               pnr: bool = True, use_cache: bool = True) -> FpgaResult:
+               pnr: bool = True, use_cache: bool = True, seed: int = SEED) -> FpgaResult:
     if target not in FPGA_TARGETS:
         raise MacforgeError(f"unknown FPGA target {target!r}; known: {', '.join(FPGA_TARGETS)}")
     t = FPGA_TARGETS[target]
     synth_cmd = t["synth"] + (" -nodsp" if nodsp else "")
     wrapper = registered_wrapper(top, ports)
-    key = cache_key(design_text(verilog), wrapper, synth_cmd, " ".join(t["device"]), str(SEED), str(pnr),
+    key = cache_key(design_text(verilog), wrapper, synth_cmd, " ".join(t["device"]), str(seed), str(pnr),
                     tool_version(), tool_version(t["pnr"]))
     if use_cache:
         hit = cache_get("fpga", key)
@@ -110,7 +110,7 @@ def synth_fpga(verilog: str, top: str, ports: list[dict[str, Any]], target: str,
     fmax = None
     if pnr:
         run_yosys(["read_verilog -sv design.v wrap.v", synth_cmd.format(top="fpga_wrap", json="wrap.json")], wd)
-        run_tool(t["pnr"], [*t["device"], "--json", "wrap.json", "--report", "report.json", "--seed", str(SEED),
+        run_tool(t["pnr"], [*t["device"], "--json", "wrap.json", "--report", "report.json", "--seed", str(seed),
                             "--timing-allow-fail", "--freq", "100"], wd, "nextpnr.log")
         rep = json.loads((wd / "report.json").read_text())
         fm = rep.get("fmax", {})
@@ -121,6 +121,6 @@ def synth_fpga(verilog: str, top: str, ports: list[dict[str, Any]], target: str,
     res = FpgaResult(top=top, target=target, device=t["device_name"], luts=_count(by_type, t["lut"]),
                      ffs=_count(by_type, t["ff"]), carry=_count(by_type, t["carry"]), dsp=_count(by_type, t["dsp"]),
                      cells=sum(by_type.values()), cells_by_type=by_type, fmax_mhz=fmax,
-                     tool=f"{tool_version()}, {tool_version(t['pnr'])}", seed=SEED, nodsp=nodsp)
+                     tool=f"{tool_version()}, {tool_version(t['pnr'])}", seed=seed, nodsp=nodsp)
     cache_put("fpga", key, res.to_dict())
     return res

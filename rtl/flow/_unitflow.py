@@ -2,10 +2,11 @@
 
 - ``synth_unit``: generic-cell area (NAND2-eq) or FPGA resources + Fmax of a unit's Verilog.
 - ``unit_stimulus``: per-cycle port values for an energy run, from uniformly random codes or
-  from real data (SmolLM2 activations quantized to int8 × that layer's weights quantized to
-  the unit's weight format — a real dot product, cycle after cycle).
+  from real data (``real_operand_stream``: the testbench's definition, SmolLM2 activations ×
+  MiniLM weights quantized to the unit's formats, cleared every 576 MACs).
 - ``unit_energy``: switching energy per MAC of the synthesized netlist, in NAND2-toggle units
-  and in pJ through one anchor (``PJ_ANCHOR``).
+  and in pJ through one anchor (``PJ_ANCHOR``; a Liberty with units also gives pJ directly).
+- ``cell_library``: the generic library or a user's Liberty file (``--liberty``).
 
 Systolic units (kind ``systolic``): area per PE three ways (array / PEs, one PE alone, that PE
 split like a MAC unit) and energy per MAC of the whole array on back-to-back tiles.
@@ -25,19 +26,22 @@ import numpy as np
 from models.errors import MacforgeError
 from models.units import UnitSpec, as_spec
 
+from models.cost import HOROWITZ_45NM_PJ
+
 from ._energy import netlist_activity
 from ._fpga import FPGA_TARGETS, synth_fpga
 from ._gate import synth_gates
+from ._liberty import CellLibrary, load_liberty
 from ._yosys import BUILD, cache_get, cache_key, cache_put, design_text
 
 __all__ = ["synth_unit", "unit_stimulus", "unit_energy", "pj_per_toggle_unit", "PJ_ANCHOR", "TARGETS",
-           "REAL_LAYER"]
+           "REAL_LAYER", "REAL_DOT_LEN", "real_operand_stream", "cell_library", "MULT8_VERILOG"]
 
 TARGETS = ("generic", *FPGA_TARGETS)
-PJ_ANCHOR = ("an 8×8-bit signed array multiplier (combinational) under uniform random operands "
-             "costs 0.2 pJ per multiply: Horowitz, ISSCC 2014, 45 nm 'int8 mult' (PAPERS.md §6)")
-HOROWITZ_INT8_MULT_PJ = 0.2
-REAL_LAYER = "blk.15.ffn_down"  # SmolLM2-135M layer whose input activations and weights feed 'real' data
+HOROWITZ_INT8_MULT_PJ = HOROWITZ_45NM_PJ["int8_mult"]  # the one table of Horowitz's figures (models.cost)
+PJ_ANCHOR = (f"an 8×8-bit signed array multiplier (combinational) under uniform random operands "
+             f"costs {HOROWITZ_INT8_MULT_PJ} pJ per multiply: Horowitz, ISSCC 2014, 45 nm 'int8 mult' (PAPERS.md §6)")
+REAL_LAYER = "blk.29.ffn_down"  # SmolLM2-135M layer whose input activations feed 'real' data (realdata.int8_stream)
 DOT_LEN_RANDOM = 128  # random data: the accumulator is cleared every 128 MACs (one dot product)
 
 
@@ -47,9 +51,35 @@ def _verilog_ports(spec: UnitSpec) -> tuple[str, list[dict[str, Any]]]:
     return rtl.verilog(spec), rtl.ports(spec)
 
 
+_LIBS: dict[tuple[str, float], CellLibrary] = {}
+
+
+def cell_library(liberty: str | None = None) -> CellLibrary:
+    """The generic library (``None``) or a user's Liberty file, loaded once per path and mtime."""
+    from ._cells import generic_library
+
+    if liberty is None:
+        return generic_library()
+    from pathlib import Path
+
+    p = Path(liberty)
+    if not p.is_file():
+        raise MacforgeError(f"Liberty file {liberty} does not exist")
+    key = (str(p.resolve()), p.stat().st_mtime)
+    if key not in _LIBS:
+        _LIBS[key] = load_liberty(p)
+    return _LIBS[key]
+
+
 def synth_unit(unit: UnitSpec | str, target: str = "generic", *, variant: str = "default",
-               nodsp: bool = False, pnr: bool = True) -> dict[str, Any]:
-    """One synthesis record: ``unit``, ``target`` and the target's figures."""
+               nodsp: bool = False, pnr: bool = True, liberty: str | None = None,
+               target_delay_ns: float | None = None, seeds: int = 1) -> dict[str, Any]:
+    """One synthesis record: ``unit``, ``target`` and the target's figures.
+
+    Generic target: area (NAND2-eq of the library: the generic one or ``liberty``), the
+    per-component split of a MAC, and the mapped netlist's timing; with ``target_delay_ns`` the
+    smallest mapping that meets that delay (``meets_target`` says whether one did). FPGA
+    targets: resources and Fmax, over ``seeds`` nextpnr seeds (median, min, max)."""
     spec = as_spec(unit)
     if target not in TARGETS:
         raise MacforgeError(f"unknown synthesis target {target!r}; known: {', '.join(TARGETS)}")
@@ -57,16 +87,39 @@ def synth_unit(unit: UnitSpec | str, target: str = "generic", *, variant: str = 
     # MACs per cycle: the lanes of a PE, the PEs of a systolic array
     macs = spec.rows * spec.cols if spec.kind == "systolic" else spec.lanes
     if target == "generic":
-        r = synth_gates(v, spec.name, variant)
+        lib = cell_library(liberty)
+        library = None if liberty is None else lib
+        r = synth_gates(v, spec.name, variant, library=library, target_delay_ns=target_delay_ns)
         from ._components import component_areas  # builds RTL parts: imported late like rtl
 
-        comps = component_areas(spec, variant) if spec.kind == "mac" else None
+        comps = component_areas(spec, variant, library=library) if spec.kind == "mac" and target_delay_ns is None \
+            else None
         rec = {"unit": spec.name, "target": target, "nand2_eq": r.nand2_eq, "components_nand2_eq": comps,
                "sequential_nand2_eq": r.sequential_nand2_eq, "cells": r.cells, "cells_by_type": r.cells_by_type,
                "variant": variant, "flow": r.flow, "tool": r.tool, "lanes": spec.lanes,
-               "nand2_eq_per_mac": r.nand2_eq / macs}
+               "nand2_eq_per_mac": r.nand2_eq / macs, "library": lib.name, "library_source": lib.source,
+               "nand2_area": lib.nand2_area, "critical_path_ns": r.timing.get("critical_ns"),
+               "critical_path_gates": r.timing.get("gates"), "critical_path_fo4": r.timing.get("fo4"),
+               "fmax_mhz": r.timing.get("fmax_mhz"), "timing_corner": lib.corner, "mapping": r.mapping,
+               "target_delay_ns": target_delay_ns, "meets_target": r.meets_target, "mappings_tried": r.tried}
         if spec.kind == "systolic":
             rec.update(_array_areas(spec, r.nand2_eq, variant))
+        return rec
+    if liberty is not None or target_delay_ns is not None:
+        raise MacforgeError(f"--liberty and --target-delay apply to the generic target, not {target}")
+    if seeds > 1:
+        from ._fpga import SEED
+
+        runs = [synth_fpga(v, spec.name, ports, target, nodsp=nodsp, pnr=pnr, seed=SEED + k) for k in range(seeds)]
+        f = runs[0]
+        fm = sorted(x.fmax_mhz for x in runs if x.fmax_mhz is not None)
+        rec = {"unit": spec.name, "target": target, "device": f.device, "luts": f.luts, "ffs": f.ffs,
+               "carry": f.carry, "dsp": f.dsp, "cells": f.cells, "nodsp": nodsp, "tool": f.tool, "lanes": spec.lanes,
+               "seeds": [x.seed for x in runs], "fmax_mhz": float(np.median(fm)) if fm else None,
+               "fmax_mhz_min": fm[0] if fm else None, "fmax_mhz_max": fm[-1] if fm else None,
+               "fmax_mhz_by_seed": [x.fmax_mhz for x in runs]}
+        if spec.kind == "systolic":
+            rec.update(pes=macs, luts_per_pe=f.luts / macs, ffs_per_pe=f.ffs / macs)
         return rec
     f = synth_fpga(v, spec.name, ports, target, nodsp=nodsp, pnr=pnr)
     rec = {"unit": spec.name, "target": target, "device": f.device, "luts": f.luts, "ffs": f.ffs,
@@ -114,25 +167,31 @@ def _pack(lanes_vals: np.ndarray, width: int) -> list[int]:
     return out
 
 
-@lru_cache(maxsize=8)
-def _real_operands(fmt_name: str, layer: str, n_tokens: int, act_format: str = "int8"
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(activations (M, K) in ``act_format``, weight codes (N, K), zero points (N, K//128) or None)."""
-    from models import realdata
-    from models.formats import Scaling, get_format, quantize
+REAL_DOT_LEN = 576  # real data: clr every 576 MACs, a row of a SmolLM2 linear (d_model), as the testbench
 
-    acts = realdata.real_activations(layer, n_tokens=n_tokens)
-    afmt = get_format(act_format)
-    a_q = quantize(acts, afmt, Scaling(granularity="tensor", method="absmax", scale_format="fp32"))
-    a_int = afmt.decode(a_q.codes).astype(np.int64)
-    w = realdata.smollm2_weights([layer])[layer]
-    fmt = get_format(fmt_name)
-    sc = fmt.default_scaling
-    if sc is not None and sc.granularity == "group":
-        sc = replace(sc, group_size=128)  # SmolLM2 weights sit on a Q4_1 grid at group 32 (REALDATA.md)
-    q = quantize(w, fmt, sc)
-    zp = None if q.zero_points is None else q.zero_points.reshape(w.shape[0], -1)
-    return a_int, q.codes.reshape(w.shape), zp
+
+@lru_cache(maxsize=16)
+def real_operand_stream(spec: UnitSpec, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(activations, weight codes, zero points or None) of the real-data stream, ``n`` elements.
+
+    The one definition of "real data" shared with the testbench (``testbench.load_real_data``
+    calls the same two ``models.realdata`` functions with the same arguments): SmolLM2-135M
+    ``blk.29.ffn_down`` input activations on 256-token Wikipedia windows 0, 1, ... quantized per
+    tensor to the unit's activation format (``realdata.int8_stream``), against MiniLM fp32
+    weights quantized to the unit's weight format, read from an offset drawn from ``seed``
+    (``realdata.weight_codes_stream``)."""
+    from models import realdata
+
+    acts, _ = realdata.int8_stream(n, seed=0, act_format=spec.act_format)
+    cs = realdata.weight_codes_stream(spec.weight_format, n, seed=seed)
+    return acts.astype(np.int64), cs.codes.astype(np.int64), (None if cs.zero_points is None
+                                                            else cs.zero_points.astype(np.int64))
+
+
+def _real_desc(spec: UnitSpec, seed: int) -> str:
+    return (f"real data: SmolLM2-135M {REAL_LAYER} input activations (256-token Wikipedia windows from 0, "
+            f"per-tensor {spec.act_format}) × MiniLM weights quantized to {spec.weight_format} "
+            f"(stream offset seed {seed}); clr every {REAL_DOT_LEN} MACs")
 
 
 def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048, seed: int = 0
@@ -162,24 +221,12 @@ def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048
             z_groups = rng.integers(0, dec.zp_max + 1, -(-cycles * lanes // 128))
             zs = z_groups[(np.arange(cycles) * lanes) // 128]
     else:
-        a_int, codes, zp = _real_operands(spec.weight_format, REAL_LAYER, 256, spec.act_format)
-        k = codes.shape[1]
-        n_dots = -(-cycles * lanes // k)
-        # dot product d: output row n = d·7 mod N with token m = d·3 mod M (spread over the layer)
-        rows = [(d * 7) % codes.shape[0] for d in range(n_dots)]
-        toks = [(d * 3) % a_int.shape[0] for d in range(n_dots)]
-        wf = np.concatenate([codes[r] for r in rows])[: cycles * lanes]
-        af = np.concatenate([a_int[t] for t in toks])[: cycles * lanes]
-        w = wf.reshape(cycles, lanes)
-        a = af.reshape(cycles, lanes)
-        dot_len = k
-        zs = None
-        if zp is not None:
-            zf = np.concatenate([np.repeat(zp[r], 128) for r in rows])[: cycles * lanes]
-            zs = zf.reshape(cycles, lanes)[:, 0]
-        desc = (f"SmolLM2-135M {REAL_LAYER}: input activations of 256 Wikipedia tokens quantized to int8 "
-                f"(per-tensor absmax) × that layer's weights quantized to {spec.weight_format} "
-                f"(group 128 where grouped); real dot products of length {k}")
+        a_s, w_s, z_s = real_operand_stream(spec, cycles * lanes, seed)
+        w = w_s.reshape(cycles, lanes)
+        a = a_s.reshape(cycles, lanes)
+        dot_len = REAL_DOT_LEN
+        zs = None if z_s is None else z_s.reshape(cycles, lanes)[:, 0]  # the first lane's, as the testbench
+        desc = _real_desc(spec, seed)
     t = np.arange(cycles)
     clr = ((t * lanes) % dot_len < lanes).astype(np.int64)
     stim: dict[str, list[int] | np.ndarray] = {"en": np.ones(cycles, dtype=np.int64), "clr": clr}
@@ -217,19 +264,14 @@ def _systolic_stimulus(spec: UnitSpec, data: str, n_macs: int, seed: int
         desc = (f"uniform random weight codes and {spec.act_format} activations, seed {seed}; "
                 f"{R}×{C}×{k} tiles back to back")
     else:
-        a_int, codes, zp = _real_operands(spec.weight_format, REAL_LAYER, 256, spec.act_format)
-        k = codes.shape[1]
+        k = REAL_DOT_LEN
         n_tiles = -(-n_macs // (R * C * k))
-        toks = [[((t * R + i) * 3) % a_int.shape[0] for i in range(R)] for t in range(n_tiles)]
-        outs = [[((t * C + j) * 7) % codes.shape[0] for j in range(C)] for t in range(n_tiles)]
-        a = np.stack([a_int[tk].T for tk in toks])
-        w = np.stack([codes[oc].T for oc in outs])
-        z = None
-        if zp is not None:
-            z = np.stack([np.repeat(zp[oc], 128, axis=1)[:, :k].T for oc in outs])
-        desc = (f"SmolLM2-135M {REAL_LAYER}: int8 activations of 256 Wikipedia tokens (rows) × that "
-                f"layer's weights quantized to {spec.weight_format} (columns, group 128 where grouped); "
-                f"{R}×{C}×{k} tiles back to back")
+        a_s, _, _ = real_operand_stream(spec, n_tiles * R * k, seed)
+        _, w_s, z_s = real_operand_stream(spec, n_tiles * C * k, seed)
+        a = a_s[: n_tiles * R * k].reshape(n_tiles, R, k).transpose(0, 2, 1)  # rows: consecutive dot products
+        w = w_s[: n_tiles * C * k].reshape(n_tiles, C, k).transpose(0, 2, 1)
+        z = None if z_s is None else z_s[: n_tiles * C * k].reshape(n_tiles, C, k).transpose(0, 2, 1)
+        desc = _real_desc(spec, seed) + f"; {R}×{C}×{k} tiles back to back"
     period = systolic_schedule(R, C, k)
     cycles = n_tiles * period
     t_in = (np.arange(n_tiles)[:, None] * period + np.arange(k)[None, :]).reshape(-1)
@@ -260,10 +302,15 @@ endmodule
 """
 
 
-def pj_per_toggle_unit(delay: str = "zero") -> float:
+MULT8_VERILOG = _MULT8
+
+
+def pj_per_toggle_unit(delay: str = "zero", liberty: str | None = None) -> float:
     """pJ per NAND2-output-toggle unit, from ``PJ_ANCHOR`` measured with the same flow."""
-    g = synth_gates(_MULT8, "mult8")
-    key = cache_key("pj-anchor-v2", g.netlist, delay)  # the netlist path carries the synthesis flow's key
+    library = None if liberty is None else cell_library(liberty)
+    g = synth_gates(_MULT8, "mult8", library=library)
+    # the netlist path carries the synthesis flow's key; the energy code digest the energy model
+    key = cache_key("pj-anchor-v3", g.netlist, delay, _energy_code_digest())
     hit = cache_get("energy", key)
     if hit is not None:
         return float(hit["pj_per_unit"])
@@ -273,7 +320,7 @@ def pj_per_toggle_unit(delay: str = "zero") -> float:
              {"name": "p", "direction": "out", "width": 16}]
     stim = {"a": rng.integers(-128, 128, n), "b": rng.integers(-128, 128, n)}
     act = netlist_activity(BUILD.parent / g.netlist, "mult8", ports, stim, ops=n, warmup=1, delay=delay,
-                           workdir=BUILD / "energy" / f"anchor-{delay}")
+                           workdir=BUILD / "energy" / f"anchor-{delay}-{key}", library=library)
     pj = HOROWITZ_INT8_MULT_PJ / act.energy_per_op_nand2
     cache_put("energy", key, {"pj_per_unit": pj, "mult8_energy_nand2": act.energy_per_op_nand2})
     return pj
@@ -292,34 +339,51 @@ def _stimulus_digest(stim: dict[str, Any]) -> str:
 
 @lru_cache(maxsize=1)
 def _energy_code_digest() -> str:
-    from . import _cells, _energy
+    from . import _cells, _energy, _liberty
 
-    return hashlib.sha256("".join(inspect.getsource(m) for m in (_cells, _energy)).encode()).hexdigest()[:20]
+    return hashlib.sha256("".join(inspect.getsource(m) for m in (_cells, _energy, _liberty)).encode()).hexdigest()[:20]
 
 
 def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 2048, seed: int = 0,
-                delay: str = "zero", variant: str = "default") -> dict[str, Any]:
-    """Energy record of a unit: toggles and energy per MAC (NAND2-toggle units and pJ)."""
+                delay: str = "zero", variant: str = "default", liberty: str | None = None,
+                clock_energy: float | None = None) -> dict[str, Any]:
+    """Energy record of a unit: toggles and energy per MAC (NAND2-toggle units and pJ).
+
+    ``liberty``: weigh (and synthesize) with a user's Liberty library; ``clock_energy``: the
+    flip-flop clock-pin energy per cycle in NAND2 toggles instead of the library's (the
+    simulation is the same: only the clock part, ``dff_cycles_per_mac`` × it, changes)."""
     spec = as_spec(unit)
     stim, ops, desc = unit_stimulus(spec, data, n_macs, seed)
     v, ports = _verilog_ports(spec)
-    g = synth_gates(v, spec.name, variant)
+    lib = cell_library(liberty)
+    library = None if liberty is None else lib
+    g = synth_gates(v, spec.name, variant, library=library)
     # keyed on what is simulated (the stimulus itself) and on the energy flow's own code, so a
     # change of either re-measures (a fixed tag once let stale records survive a stimulus change)
-    key = cache_key("energy-v2", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc,
-                    _stimulus_digest(stim), _energy_code_digest())
+    key = cache_key("energy-v3", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc,
+                    _stimulus_digest(stim), _energy_code_digest(), lib.text if library else "")
     hit = cache_get("energy", key)
     if hit is None:
         act = netlist_activity(BUILD.parent / g.netlist, spec.name, ports, stim, ops=ops, delay=delay,
-                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}-{os.getpid()}")
+                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}", library=library)
         hit = act.to_dict()
         cache_put("energy", key, hit)
-    pj = pj_per_toggle_unit(delay)
+    pj = pj_per_toggle_unit(delay, liberty)
+    data_e = hit["energy_per_op_nand2"] - hit["clock_energy_per_op"]
+    lib_clock = hit["clock_energy_per_op"] / hit["dff_cycles_per_op"] if hit["dff_cycles_per_op"] else 0.0
+    ck = lib_clock if clock_energy is None else float(clock_energy)
+    if ck < 0:
+        raise MacforgeError(f"clock energy must be >= 0 NAND2 toggles per flip-flop per cycle, not {ck}")
+    total = data_e + ck * hit["dff_cycles_per_op"]
     rec = {"unit": spec.name, "data": data, "macs": ops, "toggles_per_mac": hit["toggles_per_op"],
-           "energy_per_mac_nand2": hit["energy_per_op_nand2"], "energy_per_mac_pj": hit["energy_per_op_nand2"] * pj,
-           "clock_energy_per_mac_nand2": hit["clock_energy_per_op"], "by_cell_type": hit["by_cell_type"],
-           "delay_model": delay, "stimulus": desc, "pj_anchor": PJ_ANCHOR, "nand2_eq": g.nand2_eq,
-           "variant": variant}
+           "energy_per_mac_nand2": total, "energy_per_mac_pj": total * pj,
+           "data_energy_per_mac_nand2": data_e, "clock_energy_per_mac_nand2": ck * hit["dff_cycles_per_op"],
+           "dff_cycles_per_mac": hit["dff_cycles_per_op"], "dff_clock_energy_nand2": ck,
+           "by_cell_type": hit["by_cell_type"], "delay_model": delay, "stimulus": desc, "pj_anchor": PJ_ANCHOR,
+           "pj_per_nand2_toggle": pj, "nand2_eq": g.nand2_eq, "variant": variant, "library": lib.name,
+           "library_source": lib.source}
+    if lib.pj_per_energy_unit is not None:  # a Liberty with units: pJ straight from its tables too
+        rec["energy_per_mac_pj_liberty"] = total * lib.nand2_toggle_energy * lib.pj_per_energy_unit
     if spec.kind == "systolic":
         # a PE's energy per MAC inside the array: the whole array's energy over its MACs, so
         # each MAC carries its share of the fill / drain cycles and of the skew registers
