@@ -193,12 +193,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from rtl.flow import synth_unit
 
     names = _units_arg(args)
-    recs = [synth_unit(n, args.target, variant=args.variant, nodsp=args.nodsp) for n in _progress(names, "synth")]
+    recs = [synth_unit(n, args.target, variant=args.variant, nodsp=args.nodsp, liberty=args.liberty,
+                       target_delay_ns=args.target_delay) for n in _progress(names, "synth")]
     for r, u in zip(recs, names):
         r.setdefault("unit", u.name)
     if args.target == "generic":
         cols = [("unit", "unit", "38"), ("nand2_eq", "nand2_eq", "10.1f"), ("per MAC", "nand2_eq_per_mac", "9.1f"),
-                ("seq", "sequential_nand2_eq", "8.1f"), ("cells", "cells", "7d")]
+                ("seq", "sequential_nand2_eq", "8.1f"), ("cells", "cells", "7d"),
+                ("path ns", "critical_path_ns", "8.3f")]
     else:
         cols = [("unit", "unit", "38"), ("LUTs", "luts", "6d"), ("FFs", "ffs", "5d"), ("carry", "carry", "6d"),
                 ("DSP", "dsp", "4d"), ("Fmax MHz", "fmax_mhz", "9.1f")]
@@ -212,7 +214,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
     names = _units_arg(args, ("mac", "dot", "systolic"))
     if args.macs < 1:
         raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
-    recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay)
+    recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay, liberty=args.liberty)
             for n in _progress(names, "energy")]
     _emit(recs, args.json, [("unit", "unit", "38"), ("data", "data", "7"), ("toggles/MAC", "toggles_per_mac", "12.1f"),
                             ("NAND2-toggles/MAC", "energy_per_mac_nand2", "18.1f"),
@@ -317,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--target", default="generic", choices=["generic", "ice40", "ecp5"])
     y.add_argument("--variant", default="default", choices=["default", "booth", "noalumacc"])
     y.add_argument("--nodsp", action="store_true", help="FPGA: map multipliers to LUTs, not DSP blocks")
+    y.add_argument("--liberty", metavar="FILE", help="generic target: synthesize, map and time with this Liberty library")
+    y.add_argument("--target-delay", type=float, metavar="NS",
+                   help="generic target: the smallest mapping whose critical path meets NS (else the fastest, flagged)")
     y.add_argument("--json", action="store_true")
     y.set_defaults(func=cmd_synth)
     e = sub.add_parser("energy", help="energy per MAC from gate-level switching activity")
@@ -325,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--macs", type=int, default=2048)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--delay", default="zero", choices=["zero", "unit"])
+    e.add_argument("--liberty", metavar="FILE", help="synthesize and weigh energy with this Liberty library")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_energy)
     r = sub.add_parser("report", help="regenerate reports/ (all sections, or the ones named)")
