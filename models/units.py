@@ -62,8 +62,8 @@ def round_product(p: Any, shift: int, mode: str) -> Any:
     return int(q) if isinstance(p, int) else q
 
 
-UnitKind = Literal["mac", "dot", "dq_group", "systolic"]
-UNIT_KINDS = ("mac", "dot", "dq_group", "systolic")
+UnitKind = Literal["mac", "dot", "dq_group", "systolic", "huffman"]
+UNIT_KINDS = ("mac", "dot", "dq_group", "systolic", "huffman")
 MAX_ARRAY = 64  # rows / cols of a systolic unit
 
 
@@ -219,6 +219,10 @@ class UnitSpec:
     ``frac_bits`` fractional bits). The accumulator is ``acc_bits`` wide, two's complement,
     with ``overflow`` = ``wrap`` (mod 2^acc_bits) or ``saturate`` (clamp at each add).
     ``latency``: cycles from operands to the updated ``acc`` output.
+
+    ``huffman``: not a MAC but the canonical-Huffman chunk decoder of an entropy-coded weight
+    format (``weights`` names an ``EntropyFormat``): its max code length L, symbol width and
+    chunk size come from the format; lanes, latency, LUT and accumulator fields do not apply.
     """
 
     name: str
@@ -251,6 +255,9 @@ class UnitSpec:
             raise MacforgeError(f"act_format must be a format name, not {self.act_format!r}")
         if self.kind not in UNIT_KINDS:
             raise MacforgeError(f"unit kind must be one of {', '.join(UNIT_KINDS)}, not {self.kind!r}")
+        if self.kind == "huffman":
+            self._check_huffman()
+            return
         if self.kind == "systolic":
             _check_int("rows", self.rows, 1, MAX_ARRAY)
             _check_int("cols", self.cols, 1, MAX_ARRAY)
@@ -300,6 +307,31 @@ class UnitSpec:
             raise MacforgeError(
                 f"acc_bits={self.acc_bits} cannot hold one {self.kind} result of {self.weight_format} "
                 f"× {self.act_format} ({self.lanes} lane(s)): needs >= {need} bits")
+
+    def _check_huffman(self) -> None:
+        from .formats import EntropyFormat
+
+        fmt = get_format(self.weight_format)
+        if not isinstance(fmt, EntropyFormat):
+            raise MacforgeError(f"a huffman unit decodes an entropy-coded format (family 'entropy', e.g. "
+                                f"egrid4_L16), not {self.weight_format!r} ({fmt.kind})")
+        d = {f.name: f.default for f in fields(UnitSpec) if f.init}
+        for key in ("lanes", "latency", "lut", "group_size", "rows", "cols", "product_round", "overflow",
+                    "acc_bits", "lut_bits", "coef_bits", "frac_bits"):
+            if getattr(self, key) != d[key]:
+                raise MacforgeError(f"{key} does not apply to a huffman unit (its widths come from the format "
+                                    f"{self.weight_format})")
+        object.__setattr__(self, "decode", None)
+
+    @property
+    def huffman_params(self) -> dict[str, int]:
+        """A huffman unit's decoder parameters: max_len L, symbol_bits S, count_bits (a chunk's
+        symbol count), chunk."""
+        if self.kind != "huffman":
+            raise MacforgeError(f"unit {self.name} is a {self.kind}, not a huffman decoder")
+        fmt = get_format(self.weight_format)
+        return {"max_len": int(fmt.max_len), "symbol_bits": int(fmt.bits),  # type: ignore[attr-defined]
+                "count_bits": int(fmt.chunk).bit_length(), "chunk": int(fmt.chunk)}  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ widths
     @property
@@ -366,6 +398,17 @@ class UnitSpec:
         return f"{float(u):.6g}" if not self.decode.exact else f"2^-{int(math.log2(u.denominator))}"
 
     def describe(self) -> dict[str, object]:
+        if self.kind == "huffman":
+            hp = self.huffman_params
+            return {
+                "name": self.name, "kind": self.kind, "weight_format": self.weight_format, "act_format": None,
+                "lanes": 1, "acc_bits": 0, "overflow": "-", "latency": 1, "lut": "none", "lut_bits": None,
+                "integer_unit": "symbol", "unit_value": None, "product_round": None, "exact_decode": True,
+                "product_bits": None, "weight_int_range": None, "act_range": None, "group_size": None,
+                "rows": None, "cols": None, "description": self.description,
+                "huffman": {**hp, "buffer_bits": 32 + 2 * hp["max_len"],
+                            "throughput": "one symbol per cycle while words are offered and out_ready is high"},
+            }
         return {
             "name": self.name, "kind": self.kind, "weight_format": self.weight_format,
             "act_format": self.act_format, "lanes": self.lanes, "acc_bits": self.acc_bits,
@@ -454,6 +497,8 @@ def canonical_unit_name(kw: Mapping[str, Any]) -> str:
             return n
     f = dict(ident)
     w = str(f["weight_format"]).replace(".", "p")
+    if f["kind"] == "huffman":
+        return re.sub(r"[^A-Za-z0-9_]", "_", f"huffman_{w}")
     size = {"dot": f"{f['lanes']}", "systolic": f"{f['rows']}x{f['cols']}"}.get(f["kind"], "")
     name = f"{f['kind']}{size}_{w}_x_{f['act_format']}"
     if f["acc_bits"] != _DEFAULTS["acc_bits"]:
@@ -532,6 +577,9 @@ def _unit_defs() -> dict[str, dict[str, Any]]:
                                         description="2×2 output-stationary array of INT8 × INT8 MAC PEs"),
         "systolic4x4_dint4_sym_x_int8": dict(kind="systolic", rows=4, cols=4, weights="dint4_sym",
                                              description="4×4 output-stationary array of dINT4-B × INT8 PEs"),
+        "huffman_egrid4_L16": dict(kind="huffman", weights="egrid4_L16",
+                                   description="canonical-Huffman chunk decoder of egrid4_L16: codes of at most "
+                                               "16 bits, 8-bit symbols, one symbol per cycle"),
     }
     for f in _LUT_CONST_FORMATS:
         t[f"mac_lut4c_{f}xint8"] = dict(kind="mac", weights=f, lut="constant",

@@ -8,7 +8,8 @@
 Every unit is generated from ``models.units.get_unit(name)``: widths, latency, overflow rule and
 the weight decode table come from the spec, never from a second description of the arithmetic.
 A ``systolic`` unit builds ``SystolicArray(rows, cols, pe_spec(unit))``: an output-stationary
-array whose one-tile cycle count is ``systolic_schedule(R, C, K)``.
+array whose one-tile cycle count is ``systolic_schedule(R, C, K)``. A ``huffman`` unit builds
+``HuffmanDecoder``: the canonical-Huffman chunk decoder of an entropy-coded weight format.
 """
 
 from ._decode import DecodePlan, WeightDecoder, decode_plan, decoded_value
@@ -26,11 +27,16 @@ from ._export import (
     write_verilog,
 )
 from ._fault import FAULT_KINDS, Fault
+from ._huffman import HUFFMAN_MUTANTS, HuffmanDecoder, buffer_bits, huffman_decoder
 from ._systolic import SystolicArray, pe_spec, systolic_schedule
 from ._units import DotUnit, DqGroupMac, MacUnit, build_unit, ports
 
 __all__ = [
     "FAULT_KINDS",
+    "HUFFMAN_MUTANTS",
+    "HuffmanDecoder",
+    "buffer_bits",
+    "huffman_decoder",
     "LINT_WAIVERS",
     "SYNTH_TARGETS",
     "DecodePlan",

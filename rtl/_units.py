@@ -11,7 +11,8 @@ from amaranth.lib.wiring import In, Out
 from models.errors import MacforgeError
 from models.units import UnitSpec, as_spec
 
-from ._datapath import accumulate, accumulated_bits, adder_tree, check_fault, lane_product, product_bits
+from ._datapath import (accumulate, accumulated_bits, adder_tree, check_fault, group_last, lane_product,
+                        lut_write_address, product_bits)
 from ._decode import DecodePlan, WeightDecoder, decode_plan
 from ._fault import Fault
 
@@ -27,7 +28,7 @@ def _lut_regfile(m: Module, unit: MacUnit | DotUnit) -> Value | None:
         return None
     entries = [Signal(signed(spec.lut_bits), init=int(v), name=f"lut{i}")
                for i, v in enumerate(spec.decode.table)]
-    with m.If(unit.lut_we), m.Switch(unit.lut_waddr):
+    with m.If(unit.lut_we), m.Switch(lut_write_address(unit.lut_waddr, unit.fault)):
         for i, entry in enumerate(entries):
             with m.Case(i):
                 m.d.sync += entry.eq(unit.lut_wdata)
@@ -212,7 +213,7 @@ class DqGroupMac(wiring.Component):
         group = Signal(signed(spec.coef_bits + spec.sum_bits + 1))  # exact
         m.d.comb += group.eq(self.s * s1_next + self.zc * s2_next)
         ends = Signal()
-        m.d.comb += ends.eq(self.en & self.last)
+        m.d.comb += ends.eq(self.en & group_last(m, self.last, self.fault))
         with m.If(ends):
             m.d.sync += [s1.eq(0), s2.eq(0)]
         with m.Elif(self.en):
@@ -231,7 +232,8 @@ def build_unit(spec_or_name: UnitSpec | str, *, fault: Fault | None = None) -> w
     """The Amaranth component of a unit (by name or spec); ``fault`` injects one bug.
 
     Kinds mac / dot / dq_group give ``MacUnit`` / ``DotUnit`` / ``DqGroupMac``; kind systolic
-    gives ``SystolicArray(rows, cols, pe_spec(spec))`` (its fault goes into PE ``fault.lane``).
+    gives ``SystolicArray(rows, cols, pe_spec(spec))`` (its fault goes into PE ``fault.lane``);
+    kind huffman gives ``HuffmanDecoder`` with the entropy format's L, symbol and chunk widths.
     """
     spec = as_spec(spec_or_name)
     if fault is not None and not isinstance(fault, Fault):
@@ -240,13 +242,26 @@ def build_unit(spec_or_name: UnitSpec | str, *, fault: Fault | None = None) -> w
         from ._systolic import SystolicArray, pe_spec  # imports this module
 
         return SystolicArray(spec.rows, spec.cols, pe_spec(spec), fault=fault)
+    if spec.kind == "huffman":
+        if fault is not None:
+            raise MacforgeError(f"unit {spec.name}: rtl.Fault targets MAC datapaths; a huffman decoder takes "
+                                "rtl.HuffmanDecoder(..., mutant=...) instead")
+        from ._huffman import huffman_decoder
+
+        return huffman_decoder(spec)
     return _KINDS[spec.kind](spec, fault)
 
 
 def ports(spec_or_name: UnitSpec | str) -> list[dict[str, object]]:
     """The unit's Verilog ports: name, direction (in/out), width (total bits), signed (of each
     element), lanes (packed elements: lane i at bits [i·width/lanes, (i+1)·width/lanes))."""
-    members = unit_layout(as_spec(spec_or_name)).members
+    spec = as_spec(spec_or_name)
+    if spec.kind == "huffman":
+        from ._huffman import huffman_members
+
+        members = huffman_members(**{k: v for k, v in spec.huffman_params.items() if k != "chunk"})
+    else:
+        members = unit_layout(spec).members
     out: list[dict[str, object]] = [
         {"name": "clk", "direction": "in", "width": 1, "signed": False, "lanes": 1},
         {"name": "rst", "direction": "in", "width": 1, "signed": False, "lanes": 1},

@@ -26,6 +26,12 @@ the ``systolic_schedule`` period, bubbles, resets mid-tile and mid-drain, real d
 stream cut into chunks only where the array is idle, and every cycle's ``out_valid`` plus each
 due result row (``out_row``, ``c``) compared with ``models.golden.gemm`` of its tile.
 
+Huffman decoders (kind ``huffman``) run ``testbench._huffman``'s plan: code tables loaded through
+the write ports, bitstreams from ``models.golden.encode_stream`` (real MiniLM weights, random,
+one-symbol, uniform and maximum-length histograms) decoded chunk by chunk from their offsets
+with word gaps and back-pressure, a reset mid-chunk, corrupt and truncated streams; the symbols
+that cross the decoder are compared with ``models.golden``'s decode.
+
 The public names are loaded on first use: the simulator process imports
 ``testbench._cocotb_harness`` and must not pay for numba and Amaranth.
 """
@@ -49,12 +55,15 @@ __all__ = [
     "real_data_columns",
     "run_stream",
     "run_units",
+    "run_huffman",
+    "huffman_cases",
     "simulator_version",
     "unit_instances",
 ]
 
 if TYPE_CHECKING:
     from ._expected import expected_trace
+    from ._huffman import huffman_cases, run_huffman
     from ._run import (
         DEFAULT_VECTORS,
         METHODS,
@@ -86,6 +95,8 @@ _HOME = {
     "Stimulus": "_stimulus",
     "expected_trace": "_expected",
     "check_real_data": "_run",
+    "run_huffman": "_huffman",
+    "huffman_cases": "_huffman",
 }
 
 

@@ -366,7 +366,9 @@ def run_units(
         Unit names or ``UnitSpec``s (default: every unit of ``models.units.unit_names()``).
         Systolic arrays (kind ``systolic``) run the tile plan of ``testbench._systolic``:
         every cycle's out_valid and every valid result row (out_row, c) against
-        ``models.golden.gemm``.
+        ``models.golden.gemm``. Huffman decoders (kind ``huffman``) run the plan of
+        ``testbench._huffman`` (``vectors`` × 0.3 symbols per random / real stream) against
+        the golden codec.
     simulator
         ``"icarus"`` or ``"verilator"`` (``SIMULATORS``).
     vectors
@@ -413,6 +415,20 @@ def run_units(
     specs = [as_spec(u) for u in (units if units is not None else unit_names())]
     results = []
     for k, spec in enumerate(specs):
+        if spec.kind == "huffman":  # a decoder, not a MAC: its own plan against the golden codec
+            from ._huffman import run_huffman
+
+            if fault is not None:
+                raise MacforgeError(f"unit {spec.name}: rtl.Fault targets MAC datapaths; mutate a huffman "
+                                    "decoder with testbench._huffman.run_huffman(..., mutant=...)")
+            r = run_huffman(spec, simulator=simulator, seed=int(seed) + k, symbols=max(300, nvec * 3 // 10),
+                            real_data=real_data, build_root=build_root, keep=keep)
+            results.append(r)
+            if progress is not None:
+                status = "ok" if r.ok else f"{r.mismatches} MISMATCHES"
+                progress(f"[{k + 1}/{len(specs)}] {r.unit} on {simulator} (huffman plan): {r.vectors} cycles, "
+                         f"{r.checked} symbols, {status}, {r.seconds:.1f} s")
+            continue
         notes: list[str] = []
         real = None
         if real_data:

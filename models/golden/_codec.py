@@ -19,7 +19,7 @@ from numba import njit
 from ..errors import MacforgeError
 from ..formats._entropy import CodeTable
 
-__all__ = ["Bitstream", "encode_stream", "decode_stream"]
+__all__ = ["Bitstream", "encode_stream", "decode_stream", "decode_prefix", "DECODE_STATUS"]
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,18 @@ def _decode(words, n_bits, n_symbols, chunk, offsets, count, first, index, symbo
     return _OK, n_symbols, n_bits
 
 
-def decode_stream(stream: Bitstream, table: CodeTable) -> np.ndarray:
-    """The symbols of ``stream``; a corrupt or truncated stream raises a one-line MacforgeError
-    naming the symbol and bit position where decoding failed."""
+DECODE_STATUS = ("ok", "corrupt", "truncated", "misaligned")
+
+
+def decode_prefix(stream: Bitstream, table: CodeTable) -> tuple[np.ndarray, str, int]:
+    """(symbols decoded before decoding stopped, status, stream bit where it stopped): status is
+    one of ``DECODE_STATUS``; "ok" means every symbol was decoded. What a hardware decoder must
+    have emitted when it flags a corrupt or truncated stream."""
+    out, status, at, pos = _run_decode(stream, table)
+    return (out if status == _OK else out[:at]), DECODE_STATUS[status], pos
+
+
+def _run_decode(stream: Bitstream, table: CodeTable) -> tuple[np.ndarray, int, int, int]:
     if stream.n_bits > stream.words.size * 32 or stream.n_bits < 0:
         raise MacforgeError(f"bitstream claims {stream.n_bits} bits but holds {stream.words.size * 32}")
     expect = -(-stream.n_symbols // stream.chunk)
@@ -121,6 +130,13 @@ def decode_stream(stream: Bitstream, table: CodeTable) -> np.ndarray:
     status, at, pos = _decode(stream.words.astype(np.uint32), np.int64(stream.n_bits), np.int64(stream.n_symbols),
                               np.int64(stream.chunk), offs, table.count, table.first, table.index,
                               table.symbols, np.int64(table.max_len), out)
+    return out, int(status), int(at), int(pos)
+
+
+def decode_stream(stream: Bitstream, table: CodeTable) -> np.ndarray:
+    """The symbols of ``stream``; a corrupt or truncated stream raises a one-line MacforgeError
+    naming the symbol and bit position where decoding failed."""
+    out, status, at, pos = _run_decode(stream, table)
     if status == _CORRUPT:
         raise MacforgeError(f"corrupt bitstream: no code of at most {table.max_len} bits at symbol {at} "
                             f"(bit {pos})")
