@@ -14,6 +14,7 @@ from models.units import get_unit
 from rtl.flow import (
     CELLS,
     DFF,
+    DFF_CLOCK_ENERGY,
     count_vcd_toggles,
     liberty_text,
     netlist_activity,
@@ -21,6 +22,7 @@ from rtl.flow import (
     synth_fpga,
     synth_gates,
     synth_unit,
+    unit_energy,
 )
 from sim.cli import main
 
@@ -63,22 +65,60 @@ def test_gate_synthesis_and_activity_of_a_multiplier(tmp_path: Path):
         netlist_activity(g.netlist, "m", ports, {"a": np.ones(10, int)}, ops=10, workdir=wd)
 
 
-def test_energy_of_one_cell_is_its_output_toggles_times_its_weight():
-    """y = a ^ b maps to one XOR2: its energy per op must be the toggles of y, counted here from
-    the stimulus, times XOR2's relative energy (its NAND2-eq), with no clock energy."""
-    g = synth_gates("module x(input a, input b, output y); assign y = a ^ b; endmodule\n", "x", use_cache=False)
-    assert g.cells_by_type == {"XOR2": 1}
-    ports = [{"name": "a", "direction": "in", "width": 1}, {"name": "b", "direction": "in", "width": 1},
-             {"name": "y", "direction": "out", "width": 1}]
+def test_energy_of_a_net_is_its_driver_internal_energy_plus_its_fanout_load(tmp_path: Path):
+    """A hand-written netlist: n = a ^ b drives a NAND2 (with c) and an INV. Each net's energy
+    per toggle is its driver's p + internal capacitance plus the logical effort of the pins it
+    drives (rtl/flow/_cells.py), over a NAND2 toggle at fanout 1 (2 + 4/3); the toggles are
+    counted here from the stimulus, not from the simulation."""
+    netlist = tmp_path / "netlist.v"
+    netlist.write_text("module x(a, b, c, y1, y2);\n  input a; input b; input c; output y1; output y2; wire n;\n"
+                       "  XOR2 u0 (.A(a), .B(b), .Y(n));\n  NAND2 u1 (.A(n), .B(c), .Y(y1));\n"
+                       "  INV u2 (.A(n), .Y(y2));\nendmodule\n")
+    ports = [{"name": p, "direction": "in", "width": 1} for p in "abc"] + \
+        [{"name": p, "direction": "out", "width": 1} for p in ("y1", "y2")]
     rng = np.random.default_rng(3)
-    a, b = rng.integers(0, 2, 400), rng.integers(0, 2, 400)
-    r = netlist_activity(g.netlist, "x", ports, {"a": a, "b": b}, ops=400, warmup=1,
-                         workdir=Path("build") / "test_flow" / "xor")
-    y = a ^ b
-    toggles = int(np.count_nonzero(y[1:] != y[:-1]))  # the dump starts with the first stimulus value
-    xor2 = next(c for c in CELLS if c.name == "XOR2")
-    assert r.toggles == toggles and r.clock_energy_per_op == 0
-    assert r.energy_per_op_nand2 == pytest.approx(toggles * xor2.nand2_eq / 400)
+    a, b, c = rng.integers(0, 2, 400), rng.integers(0, 2, 400), rng.integers(0, 2, 400)
+    r = netlist_activity(netlist, "x", ports, {"a": a, "b": b, "c": c}, ops=400, warmup=1,
+                         workdir=Path("build") / "test_flow" / "fanout")
+    n = a ^ b
+    y1 = 1 - (n & c)
+    y2 = 1 - n
+    tog = {k: int(np.count_nonzero(v[1:] != v[:-1])) for k, v in (("n", n), ("y1", y1), ("y2", y2))}
+    ref = 2 + 4 / 3
+    expect = (tog["n"] * (4 + 5 + 4 / 3 + 1) + tog["y1"] * 2 + tog["y2"] * 1) / ref / 400
+    assert r.toggles == sum(tog.values()) and r.clock_energy_per_op == 0 and r.dffs == 0
+    assert r.energy_per_op_nand2 == pytest.approx(expect)
+    assert r.by_cell_type["XOR2"] == pytest.approx(tog["n"] * (4 + 5 + 4 / 3 + 1) / ref / 400)
+
+
+def test_flip_flop_clock_energy_is_paid_every_cycle(tmp_path: Path):
+    """Two flip-flops, d held at 0 after reset: no toggles, so the energy is 2 × 3.6 NAND2
+    toggles per cycle (rtl/flow/_cells.py: 12 units of ½V²C_inv over 10/3)."""
+    netlist = tmp_path / "netlist.v"
+    netlist.write_text("module r(clk, d, q);\n  input clk; input d; output [1:0] q;\n"
+                       "  DFF f0 (.C(clk), .D(d), .Q(q[0]));\n  DFF f1 (.C(clk), .D(q[0]), .Q(q[1]));\nendmodule\n")
+    ports = [{"name": "clk", "direction": "in", "width": 1}, {"name": "d", "direction": "in", "width": 1},
+             {"name": "q", "direction": "out", "width": 2}]
+    d = np.zeros(100, int)
+    d[0] = 1  # one pulse: q0 toggles twice, q1 twice
+    # two warm-up cycles: the netlist's flip-flops start unknown (x) and f1 needs two edges to be 0
+    r = netlist_activity(netlist, "r", ports, {"d": d}, ops=100, warmup=2, workdir=Path("build") / "test_flow" / "ff")
+    assert DFF_CLOCK_ENERGY == pytest.approx(3.6)
+    assert r.dffs == 2 and r.dff_cycles_per_op == pytest.approx(2.0)
+    assert r.clock_energy_per_op == pytest.approx(2 * 3.6)
+    q_toggle = (1 + 11) / (2 + 4 / 3)  # DFF: p 1 + 11 internal; q0 drives f1's D (1 C_inv)
+    assert r.energy_per_op_nand2 == pytest.approx(2 * 3.6 + (2 * (q_toggle + 1 / (2 + 4 / 3)) + 2 * q_toggle) / 100)
+
+
+def test_clock_energy_override_moves_only_the_clock_part():
+    base = unit_energy("mac_int4xint8", n_macs=256)
+    for ck in (0.0, 1.0, 8.0):
+        r = unit_energy("mac_int4xint8", n_macs=256, clock_energy=ck)
+        assert r["data_energy_per_mac_nand2"] == base["data_energy_per_mac_nand2"]
+        assert r["energy_per_mac_nand2"] == pytest.approx(base["data_energy_per_mac_nand2"] + ck * 32)
+    assert base["dff_cycles_per_mac"] == 32 and base["dff_clock_energy_nand2"] == pytest.approx(DFF_CLOCK_ENERGY)
+    with pytest.raises(MacforgeError, match="clock energy must be >= 0"):
+        unit_energy("mac_int4xint8", n_macs=256, clock_energy=-1)
 
 
 def test_vcd_toggle_count(tmp_path: Path):

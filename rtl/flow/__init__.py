@@ -8,7 +8,7 @@ from ._components import LaneProduct, component_areas
 from ._energy import ActivityResult, count_vcd_toggles, net_loads, netlist_activity, parse_netlist, parse_netlist_cells
 from ._fpga import FPGA_TARGETS, FpgaResult, registered_wrapper, synth_fpga
 from ._gate import ABC_SCRIPT, MAPPINGS, SYNTH_VARIANTS, GateResult, synth_gates
-from ._liberty import CellLibrary, LibCell, library_verilog, load_liberty, parse_liberty
+from ._liberty import CellLibrary, LibCell, function_truth_table, library_verilog, load_liberty, parse_liberty
 from ._timing import FO4_NS, TimingResult, netlist_timing
 from ._unitflow import (MULT8_VERILOG, PJ_ANCHOR, REAL_DOT_LEN, REAL_LAYER, TARGETS, cell_library, pj_per_toggle_unit,
                         real_operand_stream, synth_unit, unit_energy, unit_stimulus)
@@ -18,7 +18,7 @@ __all__ = ["CELLS", "DFF", "DFF_CLOCK_ENERGY", "NAND2_UM2", "TAU_NS", "GENERIC_S
            "generic_library", "GateResult", "synth_gates", "MAPPINGS", "FpgaResult", "synth_fpga", "registered_wrapper",
            "FPGA_TARGETS", "ActivityResult", "netlist_activity", "count_vcd_toggles", "parse_netlist_cells",
            "parse_netlist", "net_loads", "SYNTH_VARIANTS", "ABC_SCRIPT", "component_areas", "LaneProduct",
-           "CellLibrary", "LibCell", "load_liberty", "parse_liberty", "library_verilog", "TimingResult",
+           "CellLibrary", "LibCell", "function_truth_table", "load_liberty", "parse_liberty", "library_verilog", "TimingResult",
            "netlist_timing", "FO4_NS", "synth_unit", "unit_energy", "unit_stimulus", "pj_per_toggle_unit",
            "real_operand_stream", "cell_library", "MULT8_VERILOG", "PJ_ANCHOR", "REAL_LAYER", "REAL_DOT_LEN",
            "TARGETS", "run_yosys", "run_tool", "tool_version"]
