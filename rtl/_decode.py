@@ -42,12 +42,31 @@ from models.errors import MacforgeError
 from models.formats import Format, get_format
 from models.units import UnitSpec, WeightDecode, signed_bits
 
-from ._fault import Fault
+from ._fault import Fault, fault_is
 
-__all__ = ["DecodePlan", "DecodeStyle", "MinifloatFields", "WeightDecoder", "decode_plan", "decoded_value",
-           "minifloat_fields"]
+__all__ = ["PIPELINE_ORDER", "DecodePlan", "DecodeStyle", "MinifloatFields", "WeightDecoder", "decode_plan",
+           "decoded_value", "minifloat_fields", "pipeline_cuts"]
 
 DecodeStyle = Literal["twos", "sign_mag_half", "zp_linear", "fp", "rom", "lut"]
+
+
+# Where a unit's latency - 1 pipeline register levels go, in the order they are added:
+# ``term``     the accumulator's input (a MAC's product, a dot PE's adder-tree output, a decoupleQ
+#              group term): multiply (+ tree) and accumulate in separate cycles;
+# ``split``    inside each lane's multiplier: the multiplicand times the low and the high half of
+#              the activation, registered as two partial products and added in the next cycle;
+# ``operands`` the decoded weight fields and the activation of each lane (after the decoder).
+# Levels beyond these three are further ``term`` levels (a delay line: they add latency, not Fmax).
+# A decoupleQ group MAC registers only its group term (its partial sums are a recurrence).
+PIPELINE_ORDER: tuple[str, ...] = ("term", "split", "operands")
+
+
+def pipeline_cuts(spec: UnitSpec) -> tuple[str, ...]:
+    """The pipeline levels of ``spec`` (``PIPELINE_ORDER``), one per latency cycle beyond 1."""
+    levels = spec.latency - 1
+    if spec.kind == "dq_group":
+        return ("term",) * levels
+    return PIPELINE_ORDER[:levels] + ("term",) * max(0, levels - len(PIPELINE_ORDER))
 
 
 def _twos_table(bits: int) -> tuple[int, ...]:
@@ -166,6 +185,10 @@ class DecodePlan:
     fp: MinifloatFields | None = None
     product_shift: int = 0  # fractional bits every product drops (spec.product_round)
     product_round: str = "exact"
+    pipeline: tuple[str, ...] = ()  # register levels inside the lane product ("split", "operands")
+    reset_less: bool = False  # fault reset_pipeline: the pipeline registers ignore rst
+    zp_sign_fault: bool = False  # fault zp_sign: zero-point codes add zp_scale·z
+    fp_exponent_fault: bool = False  # fault fp_exponent: normal codes' exponent one too large
 
     @property
     def has_zp(self) -> bool:
@@ -185,12 +208,17 @@ class DecodePlan:
         return signed_bits(*self.wi_range)
 
     def faulty_table(self) -> tuple[int, ...]:
-        """The constant table the hardware implements (the fault applied, if any)."""
+        """The constant table the hardware implements (a dint_special fault applied, if any)."""
         if self.special_fault_code is None:
             return self.table
         t = list(self.table)
         t[self.special_fault_code] = 2
         return tuple(t)
+
+    @property
+    def zp_sign(self) -> int:
+        """How zp_scale·z enters a zero-point code's value: -1 (right), +1 (fault zp_sign)."""
+        return 1 if self.zp_sign_fault else -1
 
 
 def _special_code(spec: UnitSpec) -> int:
@@ -213,6 +241,9 @@ def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
     special = _special_code(spec) if fault is not None and fault.kind == "dint_special" else None
     if programmable and special is not None:
         raise MacforgeError(f"fault dint_special cannot target the programmable LUT of {spec.name}")
+    if fault_is(fault, "zp_sign") and dec.zp_mask is None:
+        raise MacforgeError(f"fault zp_sign needs a zero-point weight format; {spec.name} "
+                            f"({spec.weight_format}) has none")
     style: DecodeStyle
     fp: MinifloatFields | None = None
     if programmable:
@@ -231,6 +262,10 @@ def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
         style = "zp_linear"
     else:
         style = "rom"
+    if fault_is(fault, "fp_exponent") and style != "fp":
+        raise MacforgeError(f"fault fp_exponent needs an fp-decoded weight format; {spec.name} decodes "
+                            f"{spec.weight_format} as {style}")
+    zsign = 1 if fault_is(fault, "zp_sign") else -1
     zp_bits = dec.zp_bits
     if programmable:
         lb = spec.lut_bits
@@ -242,19 +277,23 @@ def decode_plan(spec: UnitSpec, fault: Fault | None = None) -> DecodePlan:
             lo_hi += entries
         if masked:
             zmax = (1 << zp_bits) - 1
-            lo_hi += [entries[0] - dec.zp_scale * zmax, entries[1]]
+            lo_hi += [*entries, entries[0] + zsign * dec.zp_scale * zmax, entries[1] + zsign * dec.zp_scale * zmax]
     else:
         t = table if special is None else tuple(2 if c == special else v for c, v in enumerate(table))
+        if fp is not None and fault_is(fault, "fp_exponent"):  # normal codes (e >= 1) doubled
+            t = tuple(2 * v if (c >> fp.mbits) & ((1 << fp.ebits) - 1) else v for c, v in enumerate(t))
         zmax = (1 << zp_bits) - 1 if dec.zp_mask is not None else 0
         lo_hi = []
         for c, v in enumerate(t):
             lo_hi.append(v)
             if dec.zp_mask is not None and dec.zp_mask[c]:
-                lo_hi.append(v - dec.zp_scale * zmax)
+                lo_hi.append(v + zsign * dec.zp_scale * zmax)
     wi_range = (min(lo_hi), max(lo_hi))
+    inner = tuple(c for c in pipeline_cuts(spec) if c != "term")
     return DecodePlan(style, bits, table, dec.zp_mask, int(dec.zp_scale), zp_bits,
                       spec.lut_bits if programmable else None, special, wi_range, fp,
-                      spec.product_shift, spec.product_round)
+                      spec.product_shift, spec.product_round, inner, fault_is(fault, "reset_pipeline"),
+                      fault_is(fault, "zp_sign"), fault_is(fault, "fp_exponent"))
 
 
 def _member_of(m: Module, code: Signal, codes: list[int], bits: int, name: str) -> Signal:
@@ -344,15 +383,17 @@ class WeightDecoder(wiring.Component):
                 is_nan = _member_of(m, mag_code, mags, p.bits - 1, "is_nan")
             else:
                 is_nan = _member_of(m, self.w, list(p.fp.nan_codes), p.bits, "is_nan")
+            # injected bug fp_exponent: the bias is off by one for normal codes
+            exp_normal = e if p.fp_exponent_fault else e - 1
             m.d.comb += [self.sign.eq(self.w[p.bits - 1]),
                          self.sig.eq(Mux(is_nan, 0, Cat(mant, normal))),
-                         self.exp.eq(Mux(normal, e - 1, 0))]
+                         self.exp.eq(Mux(normal, exp_normal, 0))]
         elif p.style == "zp_linear":
             table = p.faulty_table()
             is_zp = _member_of(m, self.w, zp_codes, p.bits, "is_zp")
             special = Signal(signed(p.wi_bits))
             _case_table(m, self.w, special, {c: table[c] for c in range(n) if c not in zp_codes})
-            diff = self.w - self.z  # signed, exact
+            diff = self.w + self.z if p.zp_sign_fault else self.w - self.z  # signed, exact
             shift = p.zp_scale.bit_length() - 1
             lin = diff << shift if p.zp_scale == 1 << shift else diff * p.zp_scale
             m.d.comb += self.wi.eq(Mux(is_zp, lin, special))
@@ -365,7 +406,8 @@ class WeightDecoder(wiring.Component):
                 _case_table(m, self.w, base, dict(enumerate(table)))
             if p.has_zp and zp_codes:
                 is_zp = _member_of(m, self.w, zp_codes, p.bits, "is_zp")
-                m.d.comb += self.wi.eq(base - Mux(is_zp, self.z * p.zp_scale, 0))
+                zterm = Mux(is_zp, self.z * p.zp_scale, 0)
+                m.d.comb += self.wi.eq(base + zterm if p.zp_sign_fault else base - zterm)
             else:
                 m.d.comb += self.wi.eq(base)
         return m

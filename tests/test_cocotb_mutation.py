@@ -87,3 +87,77 @@ def test_injected_fault_is_reported(
         [unit], simulator=sim, vectors=2000, real_data=False, variants=False, build_root=root
     )
     assert good.mismatches == 0 and good.vectors == bad.vectors
+
+
+# ------------------------------------------------------------------ control-path mutants
+# (unit spec, simulator, fault): each is one plausible control bug; the testbench's plan (with its
+# exhaustive sections cut as in test_ci_units, which keeps the directed sections whole) must
+# report it, and the same unit without it must pass on the same stream.
+CONTROL_CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("mac_int4xint8", "icarus", {"kind": "en_ignored"}),
+    ("dot4_int8xint8", "icarus", {"kind": "clr_ignored"}),
+    ("kind=mac,weights=int8,latency=3", "icarus", {"kind": "reset_pipeline"}),
+    ("kind=mac,weights=int4,acc_bits=14,overflow=saturate", "icarus", {"kind": "sat_clamp"}),
+    ("mac_lut4xint8", "icarus", {"kind": "lut_waddr", "bit": 0}),
+    ("mac_dint4_asym_xint8", "icarus", {"kind": "zp_sign"}),
+    ("dq_int2_group_mac", "icarus", {"kind": "dq_last"}),
+    ("mac_fp8_e4m3xint8", "verilator", {"kind": "fp_exponent"}),
+]
+
+
+def _short_stream(seed: int) -> Any:
+    from test_ci_units import RANDOM_VECTORS, shorten  # tests/ is on sys.path
+
+    made: list[testbench.Stimulus] = []
+
+    def stim_fn(spec: Any, ports: list[dict[str, object]]) -> testbench.Stimulus:
+        made.append(shorten(testbench.build_stimulus(spec, ports, vectors=RANDOM_VECTORS, seed=seed), seed=seed))
+        return made[-1]
+
+    return stim_fn, made
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("unit,sim,fault", CONTROL_CASES, ids=[f"{f['kind']}-{s}" for _, s, f in CONTROL_CASES])
+def test_control_path_fault_is_reported(
+    unit: str, sim: str, fault: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    from models.units import as_spec
+
+    _require(sim)
+    root = _build_root(request)
+    spec = as_spec(unit)
+    bug = rtl.Fault(**fault)
+    stim_fn, made = _short_stream(seed=8)
+    bad = testbench.run_stream(spec, stim_fn, simulator=sim, fault=bug, variants=False, build_root=root,
+                               keep_failed=False)
+    (stim,) = made
+    assert bad.mismatches > 0, f"{bug.kind} went unnoticed"
+    assert bad.failures and all(f["instance"] == "unit+fault" for f in bad.failures)
+    onsets = [f for f in bad.failures if f["onset"]]
+    assert onsets
+    lat = spec.latency
+    hi, lo = (1 << (spec.acc_bits - 1)) - 1, -(1 << (spec.acc_bits - 1))
+    for f in onsets:
+        t, inp = f["input_cycle"], f["inputs"]
+        assert f["got"] != f["expected"]
+        if bug.kind == "en_ignored":  # an idle cycle added its operands
+            assert inp["en"] == 0 and inp["rst"] == 0
+        elif bug.kind == "clr_ignored":  # a clear kept the old sum
+            assert inp["clr"] == 1 and inp["rst"] == 0
+        elif bug.kind == "reset_pipeline":  # operands in flight at a reset landed after it
+            # (operands of cycle t reach acc at edge t + L - 1; a reset in t .. t + L - 1 drops them)
+            assert stim.cols["rst"][t:t + lat].any()
+        elif bug.kind == "sat_clamp":  # one step short of the clamp
+            assert f["expected"] in (hi, lo) and abs(f["got"] - f["expected"]) == 1
+        elif bug.kind == "lut_waddr":  # the entry read was (mis)written earlier
+            written = stim.cols["lut_waddr"][:t][stim.cols["lut_we"][:t] == 1]
+            assert written.size and ({inp["w"], inp["w"] ^ 1} & set(written.tolist()))
+        elif bug.kind == "zp_sign":  # only a nonzero zero point shows the sign
+            assert inp["z"] != 0
+        elif bug.kind == "dq_last":  # the group boundary is where it goes wrong
+            assert stim.cols["last"][max(0, t - 1):t + 1].any()
+        elif bug.kind == "fp_exponent":  # a normal code (exponent field > 0) with a nonzero product
+            assert (inp["w"] >> 3) & 0xF and inp["a"] != 0
+    good = testbench.run_stream(spec, lambda s, p: stim, simulator=sim, variants=False, build_root=root)
+    assert good.mismatches == 0 and good.vectors == bad.vectors >= stim.cycles
