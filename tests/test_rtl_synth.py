@@ -31,18 +31,26 @@ def test_lint_and_synth_ice40_small_unit() -> None:
     r = rtl.lint("mac_int4xint8")
     assert r.ok and r.log_path.exists()
     s = rtl.synth_check("mac_int4xint8", "ice40", use_cache=False)
-    assert not s.cached and s.log_path.exists()
+    assert not s.cached and s.log_path.exists() and "synth_ice40" in s.log_path.read_text().lower()
     assert _flip_flops(s.cells) == cost.register_bits(get_unit("mac_int4xint8")) == 32  # the accumulator
-    # the energy/area flow's iCE40 synthesis of the same unit maps it to the same LUTs
-    assert s.cells["SB_LUT4"] == synth_unit("mac_int4xint8", "ice40")["luts"]
+    assert s.cells["SB_CARRY"] >= 31  # its 32-bit adder is a carry chain
+    again = rtl.synth_check("mac_int4xint8", "ice40")
+    assert again.cached and again.cells == s.cells
+    # one synthesis path: the check is the FPGA flow's synthesis of the unit (same record, same cache)
+    assert s.cells["SB_LUT4"] == synth_unit("mac_int4xint8", "ice40", pnr=False)["luts"]
+    g = rtl.synth_check("mac_int4xint8", "generic")
+    assert g.cells == synth_unit("mac_int4xint8")["cells_by_type"] and g.log_path.exists()
 
 
 @pytest.mark.synth
-def test_tool_failure_names_the_log(tmp_path_factory: pytest.TempPathFactory) -> None:
-    with pytest.raises(rtl.ToolError) as e:
-        rtl._export._run_yosys_script(rtl._export.BUILD / "rtl" / "broken", "broken.log",
-                                      "read_verilog does_not_exist.v", "broken")
-    assert str(e.value).endswith(f"log: {e.value.log_path}") and e.value.log_path.exists()
+def test_tool_failure_names_the_log() -> None:
+    from models.errors import MacforgeError
+    from rtl.flow import run_yosys
+    from rtl.flow._yosys import BUILD
+
+    with pytest.raises(MacforgeError, match=r"yosys failed: .*does_not_exist\.v.*; log: (.*yosys\.log)$") as e:
+        run_yosys(["read_verilog does_not_exist.v"], BUILD / "rtl" / "broken")
+    assert (BUILD / "rtl" / "broken" / "yosys.log").exists() and str(e.value).endswith("yosys.log")
 
 
 @pytest.mark.slow

@@ -48,6 +48,12 @@ class FpgaResult:
     tool: str
     seed: int
     nodsp: bool
+    workdir: str = ""  # where it ran: unit/yosys.log is the unit's synthesis log
+    cached: bool = False  # this call read the record from the cache
+
+    @property
+    def unit_log(self) -> str:
+        return f"{self.workdir}/unit/yosys.log"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,11 +98,12 @@ def synth_fpga(verilog: str, top: str, ports: list[dict[str, Any]], target: str,
     wrapper = registered_wrapper(top, ports)
     key = cache_key(design_text(verilog), wrapper, synth_cmd, " ".join(t["device"]), str(seed), str(pnr),
                     tool_version(), tool_version(t["pnr"]))
+    wd = BUILD / "synth" / target / f"{top}{'-nodsp' if nodsp else ''}-{key}"
     if use_cache:
         hit = cache_get("fpga", key)
         if hit is not None:
+            hit.update(workdir=str(wd), cached=True)
             return FpgaResult(**hit)
-    wd = BUILD / "synth" / target / f"{top}{'-nodsp' if nodsp else ''}-{key}"
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "design.v").write_text(verilog)
     (wd / "wrap.v").write_text(wrapper)
@@ -121,6 +128,6 @@ def synth_fpga(verilog: str, top: str, ports: list[dict[str, Any]], target: str,
     res = FpgaResult(top=top, target=target, device=t["device_name"], luts=_count(by_type, t["lut"]),
                      ffs=_count(by_type, t["ff"]), carry=_count(by_type, t["carry"]), dsp=_count(by_type, t["dsp"]),
                      cells=sum(by_type.values()), cells_by_type=by_type, fmax_mhz=fmax,
-                     tool=f"{tool_version()}, {tool_version(t['pnr'])}", seed=seed, nodsp=nodsp)
+                     tool=f"{tool_version()}, {tool_version(t['pnr'])}", seed=seed, nodsp=nodsp, workdir=str(wd))
     cache_put("fpga", key, res.to_dict())
     return res

@@ -64,6 +64,7 @@ class GateResult:
     meets_target: bool | None = None  # None without a target
     mapping: str = "default"  # which of MAPPINGS made this netlist
     tried: dict[str, dict[str, float]] = field(default_factory=dict)  # with a target: each mapping's area, delay
+    cached: bool = False  # this call read the record from the cache
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,7 +122,7 @@ def _synth(verilog: str, top: str, variant: str, workdir: Path | None, use_cache
             if "timing" not in hit or not hit["timing"] and hit.get("cells"):  # a record from before timing
                 hit["timing"] = netlist_timing(wd / "netlist.v", lib).to_dict()
                 cache_put("gates", key, hit)
-            return GateResult(**hit)
+            return GateResult(**{**hit, "cached": True})
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "design.v").write_text(verilog)
     (wd / "cells.lib").write_text(text)
