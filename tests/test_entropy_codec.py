@@ -160,3 +160,18 @@ def test_entropy_coded_grid_hits_its_budget_and_names_its_limits():
         entropy_coded_grid(x, 0.001)
     with pytest.raises(MacforgeError, match=r"above what the finest grid needs .* source entropy"):
         entropy_coded_grid(np.repeat(np.arange(8.0), 100), 6.0)
+
+
+def test_storage_breakdown_of_an_entropy_format_is_its_coded_size() -> None:
+    """storage_bits_per_element (what the accelerator model moves) counts the coded stream, the
+    table, the step and the chunk offsets — on the reference tensor exactly what quantize stores."""
+    from models.formats import get_format, storage_bits_per_element, storage_breakdown
+    from models.formats._entropy import reference_tensor
+
+    f = get_format("egrid3_L12")
+    ref = reference_tensor(f.reference)
+    assert storage_breakdown(f, None, ref.shape) == f.quantize(ref).stored_bits()
+    big = storage_breakdown(f, None, (4096, 4096))
+    assert big["code_table"] == storage_breakdown(f, None, ref.shape)["code_table"]  # one table per tensor
+    assert big["chunk_offsets"] == (4096 * 4096 // f.chunk - 1) * max(1, big["elements"].bit_length())
+    assert abs(storage_bits_per_element(f, None, (4096, 4096)) - 3.0) < 0.01  # the budget, not the 8-bit symbols

@@ -198,6 +198,12 @@ def _grid_stats(x: np.ndarray, step: float, max_len: int,
     return k + K, K, ideal, huff, lengths
 
 
+def chunk_offset_bits(n: int, chunk: int, total_bits: float) -> int:
+    """Bits of the chunk start offsets that let decoders start in parallel: one offset per chunk
+    after the first (which starts at 0), each wide enough to address the coded stream."""
+    return (-(-n // chunk) - 1) * max(1, int(total_bits).bit_length())
+
+
 def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", max_len: int = 16,
                        chunk: int = 4096, scale_format: str = "fp32", iters: int = 60,
                        max_levels: int | None = None) -> EntropyCodedGrid:
@@ -224,14 +230,12 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
     if max_levels is not None and (not isinstance(max_levels, (int, np.integer)) or isinstance(max_levels, bool)
                                    or not 1 <= max_levels <= (1 << MAX_LEVELS_LOG2) - 1):
         raise MacforgeError(f"max_levels must be an integer in 1..{(1 << MAX_LEVELS_LOG2) - 1}, not {max_levels!r}")
-    n_chunks = -(-xa.size // chunk)
     scale_bits = SCALE_FORMAT_BITS[scale_format]
 
     def measure(step: float) -> tuple[float, EntropyCodedGrid]:
         sym, K, ideal, huff, lengths = _grid_stats(xa, step, max_len, max_levels)
         table = code_table(lengths, max_len)
-        total_bits = huff * xa.size
-        offset_bits = (n_chunks - 1) * max(1, int(total_bits).bit_length())  # chunk 0 starts at 0
+        offset_bits = chunk_offset_bits(xa.size, chunk, huff * xa.size)
         # the unlimited code is only reported: computed once, for the returned step
         g = EntropyCodedGrid(step, sym, K, float(np.mean((((sym - K) * step) - xa) ** 2)), ideal, huff, math.nan,
                              table, table.storage_bits(), scale_bits, offset_bits, xa.size, int(chunk))
@@ -380,6 +384,15 @@ class EntropyFormat(Format):
     def bits_per_element(self, scaling: Scaling | None = None) -> float:
         """Everything stored per element, Huffman-coded, on the reference tensor."""
         return self._reference_grid().bits_per_element
+
+    def storage_breakdown(self, shape: tuple[int, ...]) -> dict[str, int]:
+        """What a tensor of ``shape`` stores, its code lengths taken from the reference tensor
+        (the per-element Huffman bits; one table and one step per tensor; its own chunk offsets)."""
+        g = self._reference_grid()
+        n = int(np.prod(shape))
+        elements = int(round(g.huffman_bits * n))
+        return {"elements": elements, "code_table": g.table_bits, "scales": g.scale_bits,
+                "chunk_offsets": chunk_offset_bits(n, self.chunk, elements)}
 
     def entropy_record(self) -> dict[str, object]:
         """Ideal vs Huffman bits and the storage breakdown on the reference tensor."""

@@ -399,6 +399,8 @@ def storage_breakdown(fmt: "Format", scaling: Scaling | None = None,
     if sc is None:
         shp = tuple(shape) if shape else (NOMINAL_ROWS, NOMINAL_ROWS)
         return {"elements": int(np.prod(shp)) * int(fmt.bits)}
+    if fmt.kind == "entropy":  # variable-length codes: the coded stream, its table and offsets
+        return fmt.storage_breakdown(tuple(int(d) for d in shape) if shape else (NOMINAL_ROWS, NOMINAL_ROWS))  # type: ignore[attr-defined]
     _check(fmt, sc)
     shp = tuple(int(d) for d in shape) if shape else _nominal_shape(sc)
     if sc.granularity == "group" and shp[-1] % sc.group_size:
