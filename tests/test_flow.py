@@ -213,3 +213,19 @@ def test_component_areas_hold_their_parts_and_explain_the_ratio():
     assert cd["decode"] > 0 and cd["multiplier"] < c8["multiplier"] / 2
     with pytest.raises(MacforgeError, match="component areas cover single-lane mac units, not dot"):
         component_areas("dot4_int4xint8")
+
+
+def test_real_data_is_the_testbenchs_stream():
+    """One definition of real data: the energy flow's operands are the testbench's, element for
+    element, and the energy stimulus clears every REAL_DOT_LEN MACs."""
+    import testbench
+    from rtl.flow import REAL_DOT_LEN, real_operand_stream, unit_stimulus
+
+    spec = get_unit("mac_dint4_asym_xint8")  # a zero-point format: zero points too
+    a, w, z = real_operand_stream(spec, 1200, 0)
+    ta, tw, tz = testbench.load_real_data(spec, 1200, 0)
+    assert np.array_equal(a, ta) and np.array_equal(w, tw) and np.array_equal(z, tz)
+    stim, macs, desc = unit_stimulus(spec, "real", n_macs=1200)
+    assert macs == 1200 and np.array_equal(stim["w"], w) and np.array_equal(stim["a"], a)
+    assert np.flatnonzero(stim["clr"]).tolist() == list(range(0, 1200, REAL_DOT_LEN))
+    assert "blk.29.ffn_down" in desc and "seed 0" in desc
