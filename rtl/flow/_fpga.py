@@ -2,7 +2,9 @@
 
 Resource counts come from synthesizing the unit itself. Fmax comes from the unit wrapped with a
 register on every input and output bit (so every timing path starts and ends at a flip-flop),
-placed and routed with a fixed seed on a fixed device.
+placed and routed on a fixed device with a given nextpnr seed (``SEED`` by default;
+``rtl.flow.synth_unit(..., seeds=N)`` reports the median and range over N seeds). This is the
+one FPGA synthesis path: ``rtl.synth_check`` calls it too.
 """
 
 from __future__ import annotations
