@@ -18,7 +18,8 @@ from amaranth.lib.wiring import In, Out
 
 from models.errors import MacforgeError
 
-__all__ = ["HuffmanDecoder", "HUFFMAN_MUTANTS", "WORD_BITS", "buffer_bits", "huffman_decoder", "huffman_members"]
+__all__ = ["HuffmanDecoder", "HUFFMAN_MUTANTS", "WORD_BITS", "buffer_bits", "huffman_decoder", "huffman_members",
+           "huffman_drive", "huffman_energy"]
 
 WORD_BITS = 32
 # Deliberate bugs for mutation testing of the testbench (one at a time):
@@ -195,3 +196,127 @@ class HuffmanDecoder(wiring.Component):
             with m.If((remaining != 0) & ~found & ((nvalid >= L) | eos)):
                 m.d.sync += error.eq(1)
         return m
+
+
+# ----------------------------------------------------------------------------- energy
+def huffman_drive(dut: HuffmanDecoder, table: object, stream: object, *, out_ready_p: float = 1.0,
+                  seed: int = 0, max_cycles: int | None = None) -> tuple[dict[str, list[int]], list[int]]:
+    """Run ``dut`` in amaranth.sim as its system would: load ``table`` (a ``CodeTable``) through
+    the write ports, then decode ``stream`` (a golden ``Bitstream``) chunk by chunk, offering a
+    word every cycle. Returns (every input port's value at every cycle, the symbols moved out);
+    the inputs replay the same run open loop (gate-level energy simulation)."""
+    from amaranth.sim import Simulator
+
+    import numpy as np
+
+    names = [n for n, m in dut.signature.members.items() if m.flow == In]
+    cols: dict[str, list[int]] = {n: [] for n in names}
+    got: list[int] = []
+    rng = np.random.default_rng(seed)
+    tb, st = table, stream
+    limit = max_cycles or 64 * int(st.n_symbols) + 4096  # type: ignore[attr-defined]
+
+    async def bench(ctx):  # type: ignore[no-untyped-def]
+        cur = {n: 0 for n in names}
+
+        async def cycle(**vals: int) -> None:
+            for k in names:
+                v = int(vals.get(k, 0))
+                if v != cur[k]:
+                    ctx.set(getattr(dut, k), v)
+                    cur[k] = v
+                cols[k].append(v)
+            await ctx.tick()
+
+        for l in range(1, tb.max_len + 1):  # type: ignore[attr-defined]
+            await cycle(len_we=1, len_addr=l, len_first=int(tb.first[l]), len_count=int(tb.count[l]),  # type: ignore[attr-defined]
+                        len_index=int(tb.index[l]) if tb.count[l] else 0)  # type: ignore[attr-defined]
+        for i, s in enumerate(tb.symbols.tolist()):  # type: ignore[attr-defined]
+            await cycle(sym_we=1, sym_addr=i, sym_data=int(s))
+        words = st.words  # type: ignore[attr-defined]
+        for c in range(st.n_chunks):  # type: ignore[attr-defined]
+            off = int(st.offsets[c])  # type: ignore[attr-defined]
+            await cycle(start=1, skip=off % 32, n=min(st.chunk, st.n_symbols - c * st.chunk))  # type: ignore[attr-defined]
+            w = off // 32
+            while True:
+                if ctx.get(dut.done) or len(cols[names[0]]) > limit:
+                    break
+                ready = int(rng.random() < out_ready_p)
+                valid = int(w < words.size)
+                vals = {"in_valid": valid, "in_word": int(words[w]) if valid else 0,
+                        "in_last": int(w == words.size - 1), "out_ready": ready}
+                give = ctx.get(dut.out_valid) and ready
+                sym = ctx.get(dut.out_sym)
+                take = ctx.get(dut.in_ready) and valid
+                await cycle(**vals)
+                if give:
+                    got.append(int(sym))
+                if take:
+                    w += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return cols, got
+
+
+def huffman_energy(unit: object, data: str = "real", *, n_symbols: int = 4096, seed: int = 0,
+                   delay: str = "zero") -> dict[str, object]:
+    """Switching energy per decoded symbol of a huffman unit's gate-level netlist (the flow's
+    generic cells, ``rtl.flow.netlist_activity``) on a stream decoded at full rate: ``real``
+    = MiniLM fp32 weights coded with the unit's entropy format, ``random`` = the format's
+    seeded reference tensor. The run includes loading the code table (L + symbols cycles) and
+    one ``start`` per chunk; energy is per symbol of the whole run, pJ through the flow's
+    anchor (``rtl.flow.pj_per_toggle_unit``)."""
+    import numpy as np
+
+    from models.formats import get_format, reference_tensor
+    from models.golden._codec import decode_prefix, encode_stream
+    from models.units import as_spec
+
+    from ._export import verilog
+    from ._units import ports
+    from .flow import PJ_ANCHOR, netlist_activity, pj_per_toggle_unit, synth_gates
+    from .flow._yosys import BUILD, cache_get, cache_key, cache_put, design_text
+
+    spec = as_spec(unit)  # type: ignore[arg-type]
+    if spec.kind != "huffman":
+        raise MacforgeError(f"unit {spec.name} is a {spec.kind}, not a huffman decoder")
+    if data not in ("real", "random"):
+        raise MacforgeError(f"data must be 'real' or 'random', not {data!r}")
+    fmt = get_format(spec.weight_format)
+    if data == "real":
+        from models import realdata
+
+        w = next(v for k, v in realdata.minilm_weights().items() if v.ndim == 2).reshape(-1)[:n_symbols]
+        desc = f"MiniLM fp32 weights (first 2-D tensor, {w.size} elements) coded with {fmt.name}"
+    else:
+        w = reference_tensor(fmt.reference)[:n_symbols]  # type: ignore[attr-defined]
+        desc = f"{fmt.name}'s reference tensor ({fmt.reference}, seed 0, {w.size} elements)"  # type: ignore[attr-defined]
+    g = fmt.code_tensor(w)  # type: ignore[attr-defined]
+    st = encode_stream(g.symbols, g.table, chunk=spec.huffman_params["chunk"])
+    cols, got = huffman_drive(huffman_decoder(spec), g.table, st)
+    want, status, _ = decode_prefix(st, g.table)
+    if status != "ok" or not np.array_equal(np.array(got), want):
+        raise MacforgeError(f"{spec.name}: the RTL run feeding the energy measurement does not match golden")
+    v = verilog(spec)
+    gates = synth_gates(v, spec.name)
+    stim = {k: np.array(x, dtype=np.int64) for k, x in cols.items()}
+    key = cache_key("huffman-energy-v1", design_text(v), gates.netlist, data, str(n_symbols), str(seed), delay,
+                    desc, str(len(got)), str(sum(map(sum, cols.values()))))
+    hit = cache_get("energy", key)
+    if hit is None:
+        act = netlist_activity(BUILD.parent / gates.netlist, spec.name, ports(spec), stim, ops=len(got), delay=delay,
+                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}")
+        hit = act.to_dict()
+        cache_put("energy", key, hit)
+    pj = pj_per_toggle_unit(delay)
+    cycles = len(cols["start"])
+    return {"unit": spec.name, "data": data, "symbols": len(got), "cycles": cycles,
+            "symbols_per_cycle": len(got) / cycles, "bits_per_symbol": g.huffman_bits,
+            "toggles_per_symbol": hit["toggles_per_op"], "energy_per_symbol_nand2": hit["energy_per_op_nand2"],
+            "energy_per_symbol_pj": hit["energy_per_op_nand2"] * pj,
+            "clock_energy_per_symbol_nand2": hit["clock_energy_per_op"], "pj_per_nand2_toggle": pj,
+            "pj_anchor": PJ_ANCHOR, "nand2_eq": gates.nand2_eq, "stimulus": desc, "delay_model": delay,
+            "note": "table load (L + symbols cycles) and one start per chunk included in the run"}
