@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import realdata as rd  # noqa: E402
 from sim.accuracy import QuantConfig, run_quant  # noqa: E402
+from sim.accuracy._run import RUN_BLAS_THREADS  # noqa: E402
 
 RUNS = [
     ("RTN W4A8 int4_asym g64", dict(weights="int4_asym", group=64, acts="int8", method="rtn"), 90.0),
@@ -76,7 +77,9 @@ def main() -> int:
               file=sys.stderr)
     load_end = os.getloadavg()
     _d = QuantConfig(weights="dint4_asym", group=64, acts="int8", method="aqas+gptq")
-    threads = args.blas_threads if args.blas_threads is not None else "library default"
+    threads = (f"{RUN_BLAS_THREADS} in every run (pinned by run_quant; the process default "
+               f"{args.blas_threads if args.blas_threads is not None else 'library default'} "
+               "for loading)")
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()

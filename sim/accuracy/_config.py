@@ -21,7 +21,7 @@ from models.quant import (
     weight_scaling,
 )
 
-__all__ = ["QuantConfig", "MODELS", "METHODS", "CALIBRATION_SOURCES", "FLOAT_NAMES",
+__all__ = ["QuantConfig", "MODELS", "METHODS", "CALIBRATION_SOURCES", "ALLOCATIONS", "FLOAT_NAMES",
            "resolve_format"]
 
 MODELS = ("smollm2", "minilm")
@@ -38,8 +38,12 @@ METHODS: dict[str, tuple[str | None, str]] = {
     "decoupleq": (None, "decoupleq"),  # H-weighted alternating q / (s, z) (PAPERS.md §4)
 }
 CALIBRATION_SOURCES = ("wiki", "news")
+#: --allocate: per-tensor bit widths (PAPERS.md §2, Fisher rule)
+ALLOCATIONS = ("fisher",)
 #: names that mean "leave this tensor in float32"
 FLOAT_NAMES = ("fp", "fp32", "float")
+#: the symmetric integer formats a bit allocation chooses from
+_INT_FAMILY = tuple(f"int{b}" for b in range(2, 9))
 # bump when the quantized forward / methods change, so cached results are not reused
 CODE_VERSION = 1
 
@@ -64,7 +68,11 @@ class QuantConfig:
     512 for ``aqas``/``gptq``/``smoothquant`` (the authors' base code: 512-token samples) and
     the evaluation window for ``slac``. ``calib_tokens``: calibration budget in tokens (split
     into ``calib_tokens // calib_len`` sequences). ``blocks``: quantize only these blocks
-    (None: all; for short tests).
+    (None: all; for short tests). ``allocate="fisher"``: each linear gets its own bit width
+    ``int<b>`` by the Fisher rule (:func:`models.quant.fisher_bit_allocation`) around
+    ``mean_bits`` (default: the bits of ``weights``, which must be a symmetric ``int<b>``),
+    with the Fisher estimated on ``fisher_seqs`` × ``fisher_len`` calibration tokens and labels sampled
+    from the model (:func:`sim.accuracy._fisher.smollm2_fisher`).
     """
 
     model: str = "smollm2"
@@ -92,6 +100,10 @@ class QuantConfig:
     blocks: tuple[int, ...] | None = None
     bitexact: bool = False
     seed: int = 0
+    allocate: str | None = None
+    mean_bits: float | None = None
+    fisher_seqs: int = 4
+    fisher_len: int = 512
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -157,6 +169,27 @@ class QuantConfig:
         if self.model == "minilm" and (af is not None or self.method != "rtn" or self.kv):
             raise MacforgeError("model minilm is for weight-only error studies on fp32 weights: "
                                 "use --acts fp --method rtn and no --kv")
+        if self.allocate is not None:
+            if self.allocate not in ALLOCATIONS:
+                raise UnknownNameError("bit allocation", self.allocate, list(ALLOCATIONS))
+            if wf is None or wf.name not in _INT_FAMILY:
+                raise MacforgeError("--allocate fisher picks int<b> per tensor: give --weights "
+                                    f"one of {', '.join(_INT_FAMILY)} (its bits are the mean)")
+            if self.rounding != "rtn" or self.smoothing is not None or self.outliers:
+                raise MacforgeError(f"--allocate fisher is supported with --method rtn, not "
+                                    f"{self.method}")
+            if self.model != "smollm2":
+                raise MacforgeError("--allocate fisher needs the model's gradients: smollm2 only")
+            mb = self.mean_bits
+            if mb is not None and (isinstance(mb, bool) or not isinstance(mb, (int, float))
+                                   or not 2 <= mb <= 8):
+                raise MacforgeError(f"--mean-bits must lie in [2, 8], not {mb!r}")
+            for name in ("fisher_seqs", "fisher_len"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise MacforgeError(f"{name} must be a positive integer, not {v!r}")
+        elif self.mean_bits is not None:
+            raise MacforgeError("--mean-bits needs --allocate fisher")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(sorted(set(int(b) for b in self.blocks))))
 
@@ -188,6 +221,15 @@ class QuantConfig:
         return self.window if self.method.startswith("slac") else 512
 
     @property
+    def target_bits(self) -> float | None:
+        """b̄ of a bit allocation (None without ``allocate``)."""
+        if self.allocate is None:
+            return None
+        wf = self.weight_format
+        assert wf is not None
+        return float(wf.bits if self.mean_bits is None else self.mean_bits)
+
+    @property
     def needs_calibration(self) -> bool:
         return (self.smoothing is not None or self.rounding in ("gptq", "decoupleq")
                 or self.act_calibration == "static")
@@ -205,6 +247,9 @@ class QuantConfig:
             for k in ("calib", "calib_tokens", "calib_len", "alpha", "alpha_points",
                       "search_tokens", "search_rows", "damp", "act_order", "gptq_block",
                       "decoupleq_iters", "seed"):
+                d.pop(k)
+        if self.allocate is None:  # keys of configurations without allocation stay as they were
+            for k in ("allocate", "mean_bits", "fisher_seqs", "fisher_len"):
                 d.pop(k)
         d["code_version"] = CODE_VERSION
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]

@@ -20,12 +20,21 @@ from models import realdata as rd
 from models.errors import MacforgeError
 from models.quant import ActQuantizer, kl_per_token, weight_error
 
+from ._blas import blas_threads, pinned_blas_threads
 from ._config import QuantConfig
 from ._smollm2 import ActHook, GoldenHook, KVQuantHook, linear_names, quantize_model, site_of
 
 __all__ = ["run_quant", "cache_dir", "reference_hidden", "window_kl"]
 
 RESULT_VERSION = 1
+#: BLAS threads of every accuracy run (results depend on it in the last bits: ``_blas``)
+RUN_BLAS_THREADS = 1
+
+
+def blas_tag() -> str:
+    """``b<threads>`` of the BLAS in effect, part of every cached file name (``bx``: unknown)."""
+    n = blas_threads()
+    return "bx" if n is None else f"b{n}"
 
 
 def cache_dir() -> Path:
@@ -53,7 +62,7 @@ def reference_hidden(j: int, window: int) -> np.ndarray:
     """Final normed hidden state (window, d) of the unquantized model on evaluation window
     ``j``, cached: the reference logits are ``hidden @ token_embd.T``, the same product the
     forward's LM head forms, so they equal its logits exactly."""
-    path = cache_dir() / f"ref_hidden_v{RESULT_VERSION}_w{window}_j{j}.npy"
+    path = cache_dir() / f"ref_hidden_v{RESULT_VERSION}_w{window}_j{j}_{blas_tag()}.npy"
     if path.is_file():
         return np.load(path)
     seq = rd.smollm2_eval_windows(j + 1, window)[j]
@@ -103,6 +112,11 @@ def _notes(qc: QuantConfig) -> list[str]:
         notes.append("AQAS α per site on a grid of "
                      f"{qc.alpha_points} points in [0, 0.95], loss on {qc.search_tokens} "
                      f"calibration tokens and {qc.search_rows or 'all'} output rows per linear")
+    if qc.allocate is not None:
+        notes.append(f"Fisher bit allocation (PAPERS.md §2) around {qc.target_bits:g} bits: int<b> "
+                     "per linear, b = b̄ + δ − mean δ, δ = log2 RMS + ½ log2 f̄, rounded, clamped "
+                     f"to [2, 8]; f̄ from {qc.fisher_seqs} × {qc.fisher_len} {qc.calib} tokens "
+                     "with labels sampled from the model")
     if qc.blocks is not None:
         notes.append(f"only blocks {list(qc.blocks)} quantized (a partial model)")
     return notes
@@ -116,16 +130,25 @@ def run_quant(qc: QuantConfig, *, use_cache: bool = True, progress: bool = True,
     nats over every position of the evaluation windows), ``kl_vs_reference_max``,
     ``weight_bits_per_element``, ``method``, ``configuration``, ``layers`` (per linear: weight
     SQNR, underflow / rounding split, activation SQNR, α), ``notes``, ``timing_s``, ``cached``.
+
+    Runs with :data:`RUN_BLAS_THREADS` BLAS threads (restored afterwards).
     """
-    path = cache_dir() / f"result_{qc.key()}.json"
+    with pinned_blas_threads(RUN_BLAS_THREADS):
+        return _run_quant(qc, use_cache, progress, with_reference)
+
+
+def _run_quant(qc: QuantConfig, use_cache: bool, progress: bool,
+               with_reference: bool) -> dict[str, Any]:
+    path = cache_dir() / f"result_{qc.key()}_{blas_tag()}.json"
     if use_cache and path.is_file():
         doc = json.loads(path.read_text())
         doc["cached"] = True
         return doc
     doc = _run_minilm(qc) if qc.model == "minilm" else _run_smollm2(qc, progress)
+    doc["blas_threads"] = blas_threads()
     if with_reference and qc.model == "smollm2" and qc != qc.reference():
         # the reference does not depend on any quantization code: always taken from the cache
-        ref = run_quant(qc.reference(), use_cache=True, progress=progress, with_reference=False)
+        ref = _run_quant(qc.reference(), True, progress, False)
         doc["reference_perplexity"] = ref["perplexity"]
     elif qc.model == "smollm2":
         doc["reference_perplexity"] = doc["perplexity"]
@@ -207,6 +230,8 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
             rec["alpha"] = round(qm.alphas[site], 6)
         if name in qm.exponents:
             rec["nupes_exponent"] = qm.exponents[name]
+        if name in qm.bits:
+            rec["weight_format"] = f"int{qm.bits[name]}"
         if name in qm.gptq_loss:
             rec["gptq_loss"] = qm.gptq_loss[name]
         layers.append(rec)
@@ -222,6 +247,14 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
         "weight_bits_note": "mean over the quantized block linears, scales and zero points "
                             "included; embeddings, norms and the tied LM head stay float",
         "calibration_sequences": qm.calib_sequences,
+        **({"allocation": {"rule": qc.allocate, "target_mean_bits": qc.target_bits,
+                           "mean_element_bits": float(np.average(
+                               [qm.bits[n] for n in names],
+                               weights=[qm.reference[n].size for n in names])),
+                           "fisher_tokens": qc.fisher_seqs * qc.fisher_len,
+                           "histogram": {str(b): sum(1 for n in names if qm.bits[n] == b)
+                                         for b in sorted(set(qm.bits.values()))}}}
+           if qc.allocate else {}),
         "layers": layers,
         "notes": _notes(qc),
         "timing_s": {"load": round(t_load, 2), "quantize": round(t_quant, 2),

@@ -26,7 +26,7 @@ import numpy as np
 
 from models import realdata as rd
 from models.errors import MacforgeError
-from models.formats import Format, QuantizedTensor, Scaling
+from models.formats import Format, QuantizedTensor, Scaling, get_format
 from models.quant import (
     ActQuantizer,
     QuantizedActivation,
@@ -221,7 +221,10 @@ class QuantizedModel:
     alphas: dict[str, float] = field(default_factory=dict)
     gptq_loss: dict[str, float] = field(default_factory=dict)
     exponents: dict[str, float] = field(default_factory=dict)
+    bits: dict[str, int] = field(default_factory=dict)
+    """element bits per linear of a bit allocation"""
     calib_sequences: int = 0
+    allocation: dict[str, Any] = field(default_factory=dict)
 
 
 def _scaling_for(fmt: Format, group: int | str | None, name: str, in_features: int,
@@ -283,11 +286,18 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
         for name in linear_names(blocks):
             scalings[name] = _scaling_for(wfmt, qc.group, name, all_w[name].shape[1], qc.outliers)
 
+    if qc.allocate is not None:
+        qm.bits = _allocation(qc, blocks)
+        for name, b in qm.bits.items():
+            scalings[name] = _scaling_for(get_format(f"int{b}"), qc.group, name,
+                                          all_w[name].shape[1])
     if not qc.needs_calibration:
         if wfmt is not None:
             for name in linear_names(blocks):
                 qm.reference[name] = np.asarray(all_w[name])
                 fmt, sc = wfmt, scalings[name]
+                if name in qm.bits:
+                    fmt = get_format(f"int{qm.bits[name]}")
                 if qc.rounding == "nupes":
                     res = nupes_search(all_w[name], wfmt.bits, qc.group, rows=qc.search_rows,
                                        seed=qc.seed)
@@ -376,6 +386,21 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
         if i < last:
             streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
     return qm
+
+
+def _allocation(qc: Any, blocks: list[int]) -> dict[str, int]:
+    """int bits per linear of ``blocks`` by the Fisher rule around ``qc.target_bits``."""
+    from models.quant import fisher_bit_allocation
+
+    from ._fisher import smollm2_fisher
+
+    fi = smollm2_fisher(qc.fisher_seqs, qc.fisher_len, calib=qc.calib, seed=qc.seed,
+                        eval_tokens=qc.windows * qc.window)
+    names = linear_names(blocks)
+    alloc = fisher_bit_allocation({n: fi["rms"][n] for n in names},
+                                  {n: fi["fisher"][n] for n in names},
+                                  {n: fi["sizes"][n] for n in names}, qc.target_bits)
+    return alloc.bits
 
 
 def _capture_sites(streams: list[np.ndarray], block: int, cur: dict[str, np.ndarray]

@@ -11,7 +11,7 @@ from typing import Any
 
 from models.errors import MacforgeError
 
-from ._config import CALIBRATION_SOURCES, METHODS, MODELS, QuantConfig
+from ._config import ALLOCATIONS, CALIBRATION_SOURCES, METHODS, MODELS, QuantConfig
 
 __all__ = ["add_parser", "cmd_quant", "config_from_args"]
 
@@ -85,6 +85,13 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--export-streams", default=None, metavar="LAYER:FILE",
                    help="also write LAYER's int activation codes and weight codes to FILE.npz "
                         "(e.g. blk.29.ffn_down:build/streams/aqas.npz) for energy runs")
+    q.add_argument("--allocate", default=None, metavar="RULE",
+                   help=f"per-tensor bit widths: {', '.join(ALLOCATIONS)} (int<b> per linear by "
+                        "the Fisher rule of PAPERS.md §2; --weights int<b> sets the mean)")
+    q.add_argument("--mean-bits", type=float, default=None, metavar="B",
+                   help="--allocate: target mean element bits (default: the bits of --weights)")
+    q.add_argument("--fisher-seqs", type=int, default=4,
+                   help="--allocate fisher: 512-token calibration sequences for the Fisher")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-cache", action="store_true", help="recompute even if cached")
     q.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -105,7 +112,8 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
         decoupleq_iters=getattr(args, "decoupleq_iters", 2),
         outliers=getattr(args, "outliers", 0.0),
         blocks=None if args.blocks is None else _blocks(args.blocks),
-        bitexact=args.bitexact, seed=args.seed)
+        bitexact=args.bitexact, seed=args.seed, allocate=getattr(args, "allocate", None),
+        mean_bits=getattr(args, "mean_bits", None), fisher_seqs=getattr(args, "fisher_seqs", 4))
 
 
 def _json_safe(v: Any) -> Any:
