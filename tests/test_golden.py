@@ -177,6 +177,30 @@ def test_gemm_exact_beyond_float32_mantissa():
     np.testing.assert_array_equal(golden.gemm(codes, acts, "int8", acc_bits=40), acts.astype(np.int64) @ wint.T)
 
 
+def test_gemm_k_blocked_with_zero_points():
+    """dINT4-A over K=9216 (max |w·a| = 26·128, so float32 blocks hold 5041 terms: 2 blocks),
+    zero points per group of 128, full-scale activations: equals the int64 matmul of the
+    decoded weights (models.units.weight_decode) bit for bit, and the table decode kernel of
+    the BLAS path equals the per-element one."""
+    from models.golden import _kernels as K
+    from models.units import weight_decode
+
+    f = get_format("dint4_asym")
+    rng = np.random.default_rng(12)
+    n, k, group = 6, 9216, 128
+    codes = rng.integers(0, 16, (n, k)).astype(np.uint8)
+    acts = rng.choice(np.array([-128, 127, -3, 5], dtype=np.int8), (4, k))
+    zp = rng.integers(0, f.zero_point_max + 1, (n, k // group))
+    codes[0], zp[0], acts[0] = 13, 0, 127  # code 13 at z = 0 is +26 half-units: 9216·26·127 ≈ 2^24.9
+    table, zmask, zscale = weight_decode(f).as_arrays()
+    w_ref = K.decode_weights_into(codes, zp, group, table, zmask, zscale, np.empty((n, k), np.int64))
+    w_tab = K.decode_table_into(codes, zp, group, table, zmask, zscale, np.empty((n, k), np.int64))
+    np.testing.assert_array_equal(w_tab, w_ref)
+    want = acts.astype(np.int64) @ w_ref.T
+    assert np.abs(want).max() > 1 << 24  # beyond what one float32 block could hold exactly
+    np.testing.assert_array_equal(golden.gemm(codes, acts, f, acc_bits=40, zero_points=zp, group_size=group), want)
+
+
 def test_gemm_lut_format_needs_lut_bits():
     codes = np.zeros((2, 4), dtype=np.uint8)
     acts = np.zeros((1, 4), dtype=np.int8)

@@ -259,9 +259,8 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     # decoded weight integers below 2^24 are exact in float32 (models.units keeps them there);
     # wider ones are decoded to float64, exact below 2^53
     wdtype = np.float32 if wmax < _F32_EXACT else np.float64
-    wdec = None if dec.zp_mask is None else K.decode_weights_into(
-        wc, zp, group_size, table, zp_mask, zp_scale, np.empty((n, k), dtype=wdtype))
-    exact = _exact_matmul(ac, table, wc, wdec, pmax)
+    exact = _exact_matmul(ac, table, wc, zp if dec.zp_mask is not None else None, group_size, zp_mask, zp_scale,
+                          wdtype, pmax)
     if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact
     lo = -(1 << (acc_bits - 1))
@@ -280,30 +279,36 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
     return shift
 
 
-def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, wdec: np.ndarray | None,
-                  pmax: int) -> np.ndarray:
-    """Exact int64 ``acts @ W.T`` (W = table[codes], or the already decoded ``wdec``) through
-    float BLAS on K-blocks small enough to stay exact."""
+def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np.ndarray | None,
+                  group: int | None, zp_mask: np.ndarray, zp_scale: int, wdtype: Any, pmax: int) -> np.ndarray:
+    """Exact int64 ``acts @ W.T`` (W = the decoded codes, zero points folded in) through float
+    BLAS on K-blocks small enough to stay exact: every partial sum of a block is an integer of
+    magnitude <= kb·pmax <= 2^24 (float32) or 2^53 (float64), exact in any summation order."""
     m, k = acts.shape
     n = codes.shape[0]
     if pmax == 0 or k == 0:
         return np.zeros((m, n), dtype=np.int64)
+    zz = np.zeros((n, 0), dtype=np.int64) if zp is None else zp
+    gs = k if zp is None else int(group)  # type: ignore[arg-type]
     if pmax >= _F64_EXACT:  # no float block is exact: integer matmul (exact mod 2^64, see gemm)
-        w64 = table[codes] if wdec is None else wdec.astype(np.int64)
+        w64 = K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, np.empty((n, k), dtype=np.int64))
         return acts.astype(np.int64) @ w64.T
     kb32 = _F32_EXACT // pmax
     dtype: Any
-    if kb32 >= 1 and (kb32 >= k or kb32 >= 256):
+    if wdtype is np.float32 and kb32 >= 1 and (kb32 >= k or kb32 >= 256):
         dtype, kb = np.float32, min(k, kb32)
     else:
         dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
     af = acts.astype(dtype)
-    wf = np.take(table.astype(dtype), codes) if wdec is None else wdec.astype(dtype, copy=False)
+    wf = K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, np.empty((n, k), dtype=dtype))
     if kb >= k:
-        return (af @ wf.T).astype(np.int64)
+        return K.to_int64(af @ wf.T)
+    # K-blocking: BLAS writes each block into one float buffer, added into the int64 result
     out = np.zeros((m, n), dtype=np.int64)
+    buf = np.empty((m, n), dtype=dtype)
     for k0 in range(0, k, kb):
-        out += (af[:, k0:k0 + kb] @ wf[:, k0:k0 + kb].T).astype(np.int64)
+        np.matmul(af[:, k0:k0 + kb], wf[:, k0:k0 + kb].T, out=buf)
+        K.add_block_into(out, buf)
     return out
 
 

@@ -10,9 +10,10 @@ range. Integer widths are ≤ 62 bits, so every intermediate fits int64 exactly.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-__all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "gemm_sequential"]
+__all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
+           "add_block_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -98,6 +99,50 @@ def decode_weights_into(codes, zp, group, table, zp_mask, zp_scale, out):  # typ
             if zp_mask[c]:
                 v -= zp_scale * np.int64(zp[i, j // group])
             out[i, j] = v
+    return out
+
+
+@njit(cache=True, parallel=True)
+def decode_table_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type: ignore[no-untyped-def]
+    """Same values as ``decode_weights_into``, for the BLAS path: each row's groups are decoded
+    through a per-group copy of the table (zero point folded in once per group, not per
+    element), rows in parallel. ``zp``: (N, K // group), or (N, 0) for formats without a zero
+    point (then ``group`` = K)."""
+    n, k = codes.shape
+    ncodes = table.shape[0]
+    has_zp = zp.shape[1] > 0
+    for i in prange(n):
+        tab = np.empty(ncodes, dtype=out.dtype)
+        for g in range(k // group):
+            z = np.int64(zp[i, g]) if has_zp else np.int64(0)
+            for c in range(ncodes):
+                v = table[c]
+                if has_zp and zp_mask[c]:
+                    v -= zp_scale * z
+                tab[c] = v
+            for j in range(g * group, (g + 1) * group):
+                out[i, j] = tab[codes[i, j]]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def add_block_into(acc, block):  # type: ignore[no-untyped-def]
+    """acc += block (int64 += an exactly integer-valued float block), rows in parallel."""
+    m, n = acc.shape
+    for i in prange(m):
+        for j in range(n):
+            acc[i, j] += np.int64(block[i, j])
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def to_int64(block):  # type: ignore[no-untyped-def]
+    """An exactly integer-valued float array as int64, rows in parallel."""
+    m, n = block.shape
+    out = np.empty((m, n), dtype=np.int64)
+    for i in prange(m):
+        for j in range(n):
+            out[i, j] = np.int64(block[i, j])
     return out
 
 
