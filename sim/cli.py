@@ -165,7 +165,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 1 if any(r.mismatches for r in results) else 0
 
 
-def _units_arg(args: argparse.Namespace, kinds: tuple[str, ...] = ("mac", "dot", "dq_group", "systolic")) -> list[Any]:
+def _units_arg(args: argparse.Namespace, kinds: tuple[str, ...] = ("mac", "dot", "dq_group", "systolic", "huffman")) -> list[Any]:
     return selected_units(args, args.units, kinds)
 
 
