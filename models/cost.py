@@ -58,6 +58,11 @@ __all__ = [
     "register_bits",
     "pipeline_bits",
     "term_bits",
+    "HUFFMAN_FEATURES",
+    "HUFFMAN_SWEEP",
+    "huffman_features",
+    "huffman_sweep_specs",
+    "fit_decoder",
 ]
 
 COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -222,20 +227,41 @@ class CostModel:
     flagged: list[str] = field(default_factory=list)
     component_errors: dict[str, dict[str, float]] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    covers: str = "mac_dot"
+    """``mac_dot`` (``FEATURES``) or ``huffman`` (a decoder model on ``HUFFMAN_FEATURES``)"""
+    decoder: "CostModel | None" = None
+    """the huffman decoder model fitted beside a mac/dot model (``sim.costfit.fit_area``)"""
+
+    def _route(self, spec: UnitSpec) -> "tuple[CostModel, dict[str, float]]":
+        """(the model that covers ``spec``, its features); a unit outside every fit -> error."""
+        if spec.kind == "huffman":
+            if self.covers == "huffman":
+                return self, huffman_features(spec)
+            if self.decoder is not None:
+                return self.decoder, huffman_features(spec)
+            raise MacforgeError(f"unit {spec.name} is a huffman decoder: outside this model's fit (mac and dot "
+                                "units); fit one with models.cost.fit_decoder")
+        if self.covers == "huffman":
+            raise MacforgeError(f"this model covers huffman decoders only, not {spec.kind} ({spec.name})")
+        return self, features(spec)
 
     def predict(self, spec: UnitSpec) -> float:
         """The unit's estimate (energy models: per cycle, i.e. per-MAC features × lanes)."""
-        f = features(spec)
-        return float(sum(self.coefficients.get(k, 0.0) * v for k, v in f.items()))
+        m, f = self._route(spec)
+        return float(sum(m.coefficients.get(k, 0.0) * v for k, v in f.items()))
 
     def breakdown(self, spec: UnitSpec) -> dict[str, float]:
         """The estimate by feature (non-zero terms only)."""
-        f = features(spec)
-        return {k: self.coefficients.get(k, 0.0) * v for k, v in f.items() if self.coefficients.get(k, 0.0) * v}
+        m, f = self._route(spec)
+        return {k: m.coefficients.get(k, 0.0) * v for k, v in f.items() if m.coefficients.get(k, 0.0) * v}
 
     def components(self, spec: UnitSpec) -> dict[str, float]:
         """The estimate by component (``COMPONENTS``); the values sum to ``predict``."""
-        return _split(self.coefficients, features(spec))
+        m, f = self._route(spec)
+        if m.covers == "huffman":
+            return {c: float(sum(m.coefficients.get(k, 0.0) * v for k, v in f.items()
+                                 if HUFFMAN_COMPONENT_OF[k] == c)) for c in COMPONENTS}
+        return _split(m.coefficients, f)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -493,3 +519,80 @@ COVERAGE_UNITS = (
 def coverage_specs() -> list[UnitSpec]:
     """``COVERAGE_UNITS`` as UnitSpecs (canonical names)."""
     return [unit_from_spec(u) for u in COVERAGE_UNITS]
+
+
+# --------------------------------------------------------------------------- huffman decoders
+# The canonical-Huffman decoder (rtl/_huffman.py) has none of a MAC's parts; its area model has
+# its own features, read off the entropy format it decodes (L = max code length, S = symbol bits,
+# C = chunk count bits, W = 32 + 2L buffer bits):
+# - symbol_memory: 2^S × S stored bits (flip-flops, write decode and the read multiplexer);
+# - length_table: L × (L + 2S + 1) bits of first / count / index registers;
+# - matcher: Σ_l (l + 2S + 1) = L(L+1)/2 + L(2S+1), the L parallel range checks and the
+#   priority selection of the matched length's offset and index;
+# - shifter: 2·W·log2 W, the buffer's consume shift and the word-placement shift;
+# - stream_state: W + C + S + log2 W, the buffer, the symbol count, the output and fill level.
+HUFFMAN_FEATURES = ("symbol_memory", "length_table", "matcher", "shifter", "stream_state")
+HUFFMAN_COMPONENT_OF = {"symbol_memory": "registers", "length_table": "registers", "stream_state": "registers",
+                        "matcher": "decode", "shifter": "decode"}
+HUFFMAN_SWEEP = dict(max_len=(8, 12, 16), symbol_bits=(4, 6, 8))
+
+
+def huffman_features(spec: UnitSpec) -> dict[str, float]:
+    """Feature vector of a huffman unit (``HUFFMAN_FEATURES`` order; see above)."""
+    if spec.kind != "huffman":
+        raise MacforgeError(f"huffman features are for huffman units, not {spec.kind} ({spec.name})")
+    hp = spec.huffman_params
+    L, S, C = hp["max_len"], hp["symbol_bits"], hp["count_bits"]
+    W = 32 + 2 * L
+    return {"symbol_memory": float((1 << S) * S), "length_table": float(L * (L + 2 * S + 1)),
+            "matcher": float(L * (L + 1) / 2 + L * (2 * S + 1)), "shifter": float(2 * W * math.log2(W)),
+            "stream_state": float(W + C + S + W.bit_length())}
+
+
+def huffman_sweep_specs(budget: float = 4.0, chunk: int = 4096) -> list[UnitSpec]:
+    """Huffman units over ``HUFFMAN_SWEEP`` (max_len × symbol_bits), each on its own entropy
+    format ``hsweep_L<L>_s<S>`` (registered)."""
+    from .formats import entropy_format
+
+    out = []
+    for L in HUFFMAN_SWEEP["max_len"]:
+        for S in HUFFMAN_SWEEP["symbol_bits"]:
+            fmt = entropy_format(f"hsweep_L{L}_s{S}", budget, L, chunk=chunk, symbol_bits=S)
+            out.append(UnitSpec(name=f"huffman_hsweep_L{L}_s{S}", kind="huffman", weight_format=fmt))
+    return out
+
+
+def _nnls_rel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.optimize import nnls
+
+    w = 1.0 / y  # relative error, like the mac/dot fit
+    return nnls(x * w[:, None], y * w)[0]
+
+
+def fit_decoder(specs: Sequence[UnitSpec], measured: Sequence[float], quantity: str = "nand2_eq") -> CostModel:
+    """NNLS fit of huffman decoders' measured area on ``HUFFMAN_FEATURES`` (relative error),
+    with leave-one-out errors in ``validation``."""
+    y = _check(specs, measured, None)
+    if any(s.kind != "huffman" for s in specs):
+        raise MacforgeError("fit_decoder takes huffman units only")
+    x = np.array([list(huffman_features(s).values()) for s in specs])
+    if len(specs) < len(HUFFMAN_FEATURES) + 1:
+        raise MacforgeError(f"fit_decoder needs more units than features ({len(HUFFMAN_FEATURES)}), got {len(specs)}")
+    coef = _nnls_rel(x, y)
+    rel = x @ coef / y - 1
+    loo = np.empty(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        loo[i] = float(x[i] @ _nnls_rel(x[keep], y[keep])) / y[i] - 1
+    names = [s.name for s in specs]
+    pred = x @ coef
+    ss_tot = float(np.sum((y - y.mean()) ** 2)) or 1.0
+    return CostModel(
+        quantity=quantity, coefficients={k: float(c) for k, c in zip(HUFFMAN_FEATURES, coef)}, n_points=len(y),
+        mean_abs_rel_error=float(np.mean(np.abs(rel))), max_abs_rel_error=float(np.max(np.abs(rel))),
+        r2=1.0 - float(np.sum((pred - y) ** 2)) / ss_tot, residuals=dict(zip(names, map(float, rel))),
+        support={k: int(np.count_nonzero(x[:, j])) for j, k in enumerate(HUFFMAN_FEATURES)},
+        validation={"in_sample": _summary(rel, names),
+                    "leave_one_out": {**_summary(loo, names), "errors": dict(zip(names, map(float, loo)))}},
+        covers="huffman",
+        note=f"NNLS fit of huffman decoders' generic-cell area over {len(y)} units (max_len × symbol_bits)")

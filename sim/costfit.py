@@ -24,7 +24,7 @@ from models.cost import CostModel, coverage_specs, fit, sweep_specs
 from models.units import UnitSpec, get_unit, unit_names
 
 __all__ = ["measure", "fit_area", "fit_energy", "fit_specs", "named_fit_units", "area_components",
-           "model_digest", "ENERGY_SWEEP", "sweep_specs", "coverage_specs"]
+           "model_digest", "ENERGY_SWEEP", "sweep_specs", "coverage_specs", "fit_decoder_area", "decoder_fit_specs"]
 
 ENERGY_SWEEP = dict(weight_bits=(2, 4, 8), act_bits=(4, 8), acc_bits=(16, 32), lanes=(1, 4))
 _FIT_VERSION = "costfit-v2: NNLS on totals + measured components, rows weighted by 1/total"
@@ -108,6 +108,7 @@ def fit_area(workers: int = 2, specs: Sequence[UnitSpec] | None = None
              ) -> tuple[CostModel, list[UnitSpec], list[dict[str, Any]]]:
     """Synthesize ``specs`` (default ``fit_specs("area")``) and fit the area model to their
     totals and measured components; the model carries its leave-one-out and held-out errors."""
+    default = specs is None
     specs = fit_specs("area") if specs is None else list(specs)
     recs = measure(specs, _area, workers, "area sweep")
     model = fit(specs, [r["nand2_eq"] for r in recs], "nand2_eq", components=[area_components(r) for r in recs])
@@ -115,7 +116,29 @@ def fit_area(workers: int = 2, specs: Sequence[UnitSpec] | None = None
     model.note = (f"NNLS fit of generic-cell area (NAND2-eq, Yosys default flow) over {len(specs)} units "
                   f"({n_named} named mac/dot units) on their totals, each MAC's measured decode / multiplier / "
                   f"accumulator / register split and each dot PE's measured register area")
+    if default:  # the full fit also carries the huffman decoders' own model (model.decoder)
+        model.decoder = fit_decoder_area(workers)[0]
+        model.note += f"; huffman decoders: {model.decoder.note}"
     return model, specs, recs
+
+
+def decoder_fit_specs() -> list[UnitSpec]:
+    """The huffman units the decoder model is fitted on: the named huffman units and
+    ``models.cost.huffman_sweep_specs``, one per design (max_len, symbol_bits, count_bits)."""
+    seen: dict[tuple[int, ...], UnitSpec] = {}
+    for s in [get_unit(n) for n in unit_names() if get_unit(n).kind == "huffman"] + cost.huffman_sweep_specs():
+        # one point per decoder design: a named unit replaces the sweep point with its parameters
+        p = s.huffman_params
+        seen.setdefault((p["max_len"], p["symbol_bits"], p["count_bits"]), s)
+    return list(seen.values())
+
+
+def fit_decoder_area(workers: int = 2, specs: Sequence[UnitSpec] | None = None
+                     ) -> tuple[CostModel, list[UnitSpec], list[dict[str, Any]]]:
+    """Synthesize huffman decoders (default ``decoder_fit_specs``) and fit ``models.cost.fit_decoder``."""
+    specs = decoder_fit_specs() if specs is None else list(specs)
+    recs = measure(specs, _area, workers, "decoder area sweep")
+    return cost.fit_decoder(specs, [r["nand2_eq"] for r in recs]), specs, recs
 
 
 def fit_energy(workers: int = 2, specs: Sequence[UnitSpec] | None = None
