@@ -311,3 +311,40 @@ def test_export_streams(tmp_path: Path) -> None:
     assert z["weight_zero_points"].shape == (576, 24) and str(z["weight_format"]) == "dint4_asym"
     with pytest.raises(MacforgeError, match="layer must be 'blk.<0..29>"):
         export_streams(qc, "blk.30.ffn_down", tmp_path / "t.npz")
+
+
+def test_w4a8_accuracy_section_on_a_tiny_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sim.report_w4a8_accuracy as rep
+
+    monkeypatch.setenv("MACFORGE_QUANT_CACHE", str(tmp_path))
+    tiny = dict(windows=1, window=16, blocks=(0,))
+
+    def rows() -> list[rep.Row]:
+        return [rep.Row("main", "FP (reference)", QuantConfig(windows=1, window=16)),
+                rep.Row("main", "W4A8 int4 RTN", QuantConfig(weights="int4", group=64,
+                                                             acts="int8", **tiny)),
+                rep.Row("main", "W4A8 dint4_sym RTN", QuantConfig(weights="dint4_sym", group=64,
+                                                                  acts="int8", **tiny)),
+                rep.Row("main", "W4A8 int4 AQAS", QuantConfig(weights="int4", group=64,
+                                                              acts="int8", method="aqas", **tiny))]
+
+    monkeypatch.setattr(rep, "report_configs", rows)
+    part = rep.w4a8_accuracy_section(run_missing=False)  # nothing cached yet
+    assert b"Not run yet (4 of 4 configurations" in part["w4a8_accuracy.md"]
+    rep.warm_cache(rows()[:3])
+    files = rep.w4a8_accuracy_section(run_missing=False)
+    md = files["w4a8_accuracy.md"].decode()
+    assert "Not run yet (1 of 4 configurations" in md and "W4A8 int4 AQAS" in md
+    csv_lines = files["w4a8_accuracy.csv"].decode().strip().splitlines()
+    assert len(csv_lines) == 5 and csv_lines[-1].endswith("not run")
+    ppl = {r.label: run_quant(r.qc, progress=False)["perplexity"] for r in rows()[:3]}
+    assert f"| W4A8 int4 RTN | {ppl['W4A8 int4 RTN']:.3f} |" in md
+    # the head-to-head and the Pareto rows come from the same documents and the cost model
+    diff = ppl["W4A8 dint4_sym RTN"] - ppl["W4A8 int4 RTN"]
+    assert f"| RTN | int4 → dint4_sym | {ppl['W4A8 int4 RTN']:.3f} |" in md and f"{diff:.3f}" in md
+    from sim.accel import pe_cost
+
+    e = pe_cost("mac_dint4_sym_xint8", "model").energy_per_mac_pj
+    assert f"| W4A8 dint4_sym RTN | mac_dint4_sym_xint8 |" in md and f"{e:.4f}" in md
+    for png in ("w4a8_accuracy_pareto.png", "w4a8_accuracy_underflow.png"):
+        assert files[png][:8] == b"\x89PNG\r\n\x1a\n"

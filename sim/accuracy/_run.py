@@ -24,7 +24,7 @@ from ._blas import blas_threads, pinned_blas_threads
 from ._config import QuantConfig
 from ._smollm2 import ActHook, GoldenHook, KVQuantHook, linear_names, quantize_model, site_of
 
-__all__ = ["run_quant", "cache_dir", "reference_hidden", "window_kl"]
+__all__ = ["run_quant", "cached_result", "cache_dir", "reference_hidden", "window_kl"]
 
 RESULT_VERSION = 1
 #: BLAS threads of every accuracy run (results depend on it in the last bits: ``_blas``)
@@ -135,6 +135,17 @@ def run_quant(qc: QuantConfig, *, use_cache: bool = True, progress: bool = True,
     """
     with pinned_blas_threads(RUN_BLAS_THREADS):
         return _run_quant(qc, use_cache, progress, with_reference)
+
+
+def cached_result(qc: QuantConfig) -> dict[str, Any] | None:
+    """The cached result document of ``qc`` (as :func:`run_quant` would return it), or None."""
+    with pinned_blas_threads(RUN_BLAS_THREADS):
+        path = cache_dir() / f"result_{qc.key()}_{blas_tag()}.json"
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text())
+    doc["cached"] = True
+    return doc
 
 
 def _run_quant(qc: QuantConfig, use_cache: bool, progress: bool,
