@@ -122,7 +122,8 @@ class MacUnit(wiring.Component):
     Latency L = spec.latency: ``acc`` at cycle t+L = R((clr_t ? 0 : acc_{t+L-1}) + (en_t ? p_t : 0))
     with p_t = decode(w_t, z_t) × a_t exact (the weight format's integer unit, half-units for
     dINT) and R = wrap mod 2^acc_bits or saturate, per spec.overflow. L = 1: acc is the
-    accumulator register; L > 1: L-1 registers on (product, en, clr) precede it.
+    accumulator register; L > 1: L-1 pipeline levels (``rtl._decode.pipeline_cuts``: the
+    product, then inside the multiplier, then the decoded operands; en/clr carried along).
     A LUT write is visible from the next cycle on.
     """
 
@@ -147,9 +148,9 @@ class DotUnit(wiring.Component):
     lane signed) are packed, lane i at bits [i·width, (i+1)·width); ``z`` is one zero point
     shared by all lanes; a programmable LUT is one register file read by all lanes.
     The lane products are summed by an exact adder tree (one bit wider per level). Latency L:
-    L = 1 accumulates the tree output directly; L ≥ 2 registers the tree output (then L-2 more
-    delay registers), carrying en/clr along, so acc at t+L follows the MacUnit formula with
-    p_t = the exact lane sum.
+    L = 1 accumulates the tree output directly; L ≥ 2 registers the tree output, L ≥ 3 also
+    splits each lane's multiplier, L ≥ 4 registers the decoded operands (``pipeline_cuts``),
+    carrying en/clr along, so acc at t+L follows the MacUnit formula with p_t = the exact lane sum.
     """
 
     def __init__(self, spec: UnitSpec, fault: Fault | None = None) -> None:
