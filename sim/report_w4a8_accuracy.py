@@ -35,8 +35,8 @@ Files = dict[str, bytes]
 #: evaluation windows of every report row (8 × 256 tokens: SLAC's 256-token calibration then
 #: differs from AQAS's 512-token default)
 EVAL: dict[str, Any] = {"windows": 8, "window": 256}
-#: calibration budget of the calibrated methods (8 × 512 wiki tokens; SLAC: 16 × 256)
-CALIB: dict[str, Any] = {"calib_tokens": 4096}
+#: calibration budget of the calibrated methods (4 × 512 wiki tokens; SLAC: 8 × 256)
+CALIB: dict[str, Any] = {"calib_tokens": 2048}
 W4 = ("int4_asym", "dint4_asym", "int4", "dint4_sym")
 W4A8_METHODS = ("rtn", "smoothquant", "aqas", "slac", "gptq", "aqas+gptq")
 METHOD_LABEL = {"rtn": "RTN", "smoothquant": "SmoothQuant", "aqas": "AQAS", "slac": "AQAS+SLAC",
@@ -72,12 +72,23 @@ def _qc(**kw: Any) -> QuantConfig:
 
 def report_configs() -> list[Row]:
     """Every row of the report, in the order the cache is warmed (cheap and central first)."""
-    rows = [Row("main", "FP (reference)", _qc()),
-            Row("main", "W8A8 INT8 per-channel", _qc(weights="int8", group="channel", acts="int8"))]
+    rows = [Row("main", "FP (reference)", _qc())]
     for w in W4:
         rows.append(Row("main", f"W4A8 {w} RTN", _qc(weights=w, group=64, acts="int8")))
+    rows.append(Row("main", "W8A8 INT8 per-channel", _qc(weights="int8", group="channel",
+                                                         acts="int8")))
+    for b in UNIFORM_BITS:
+        label = "W4A16 int4 RTN" if b == 4 else f"W{b}A16 int{b} uniform"
+        rows.append(Row("main" if b == 4 else "fisher", label, _qc(weights=f"int{b}", group=64)))
+    for mb in FISHER_MEANS:
+        rows.append(Row("fisher", f"Fisher allocation, mean {mb:g} bits",
+                        _qc(weights="int4", group=64, allocate="fisher", mean_bits=mb)))
     for w in W4:
-        rows.append(Row("main", f"W4A16 {w} RTN", _qc(weights=w, group=64)))
+        if w != "int4":
+            rows.append(Row("main", f"W4A16 {w} RTN", _qc(weights=w, group=64)))
+    for w in W4:
+        rows.append(Row("main", f"W4A8 {w} AQAS", _qc(weights=w, group=64, acts="int8",
+                                                      method="aqas")))
     for name, grp in (("nf4", None), ("crd4_normal_absmax64", None), ("mxfp4", None),
                       ("nvfp4", None), ("fp4_e2m1", 64)):
         rows.append(Row("lut", f"W4A16 {name}", _qc(weights=name, group=grp)))
@@ -87,12 +98,7 @@ def report_configs() -> list[Row]:
                       ("fp8_e4m3", 64)):
         rows.append(Row("pareto", f"W{8 if name.startswith('fp8') else 4}A8 {name} RTN",
                         _qc(weights=name, group=grp, acts="int8")))
-    for b in UNIFORM_BITS:
-        rows.append(Row("fisher", f"W{b}A16 int{b} uniform", _qc(weights=f"int{b}", group=64)))
-    for mb in FISHER_MEANS:
-        rows.append(Row("fisher", f"Fisher allocation, mean {mb:g} bits",
-                        _qc(weights="int4", group=64, allocate="fisher", mean_bits=mb)))
-    for m in ("aqas", "aqas+gptq", "gptq", "slac", "smoothquant"):
+    for m in ("aqas+gptq", "gptq", "slac", "smoothquant"):
         for w in W4:
             rows.append(Row("main", f"W4A8 {w} {METHOD_LABEL[m]}",
                             _qc(weights=w, group=64, acts="int8", method=m)))
@@ -251,7 +257,7 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
     fisher_lines = []
     ub, uk = [], []
     for b in UNIFORM_BITS:
-        d = docs.get(f"W{b}A16 int{b} uniform")
+        d = docs.get("W4A16 int4 RTN" if b == 4 else f"W{b}A16 int{b} uniform")
         if d is not None:
             ub.append(float(b))
             uk.append(d["kl_vs_reference"])
@@ -295,7 +301,7 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
         f"KL(FP ‖ quantized) over every position of those windows. The FP perplexity on this set"
         f" is {_f(ref_ppl)} (8 × 512: 23.716 — shorter windows give less context).",
         f"* Calibrated methods: {CALIB['calib_tokens']} Wikipedia tokens disjoint from the "
-        f"evaluation windows (8 × 512; SLAC: 16 × 256, the evaluation length), AQAS α grid of 20 "
+        f"evaluation windows (4 × 512; SLAC: 8 × 256, the evaluation length; `macforge quant`'s default is 16 × 512), AQAS α grid of 20 "
         f"points, GPTQ damp 0.01, block 128. Weights g64 unless named (d = 576 is not divisible "
         f"by 128).",
         "* Weight bits/elem include scales and zero points. Underflow share: Δu / (Δu + Δr) of "
@@ -321,7 +327,8 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
               "bits/elem column gives the storage each really uses. There is no 3-bit decoupleQ "
               "format in models/formats, so W3 is RTN-free GPTQ only.", "",
               "## Fisher bit allocation vs uniform (W-only, int<b> g64, RTN)", "",
-              table([r.label for r in rows if r.table == "fisher"]), ""]
+              table([r.label for r in rows if r.table == "fisher"
+                     or r.label == "W4A16 int4 RTN"]), ""]
     if fisher_lines:
         lines += [_md_table(["allocation", "mean element bits", "KL", "PPL",
                              "uniform bits at equal KL", "bits saved", "bits per linear"],

@@ -91,7 +91,9 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--mean-bits", type=float, default=None, metavar="B",
                    help="--allocate: target mean element bits (default: the bits of --weights)")
     q.add_argument("--fisher-seqs", type=int, default=4,
-                   help="--allocate fisher: 512-token calibration sequences for the Fisher")
+                   help="--allocate fisher: calibration sequences for the Fisher (default 4)")
+    q.add_argument("--fisher-len", type=int, default=512,
+                   help="--allocate fisher: tokens per Fisher calibration sequence")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-cache", action="store_true", help="recompute even if cached")
     q.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -113,7 +115,8 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
         outliers=getattr(args, "outliers", 0.0),
         blocks=None if args.blocks is None else _blocks(args.blocks),
         bitexact=args.bitexact, seed=args.seed, allocate=getattr(args, "allocate", None),
-        mean_bits=getattr(args, "mean_bits", None), fisher_seqs=getattr(args, "fisher_seqs", 4))
+        mean_bits=getattr(args, "mean_bits", None), fisher_seqs=getattr(args, "fisher_seqs", 4),
+        fisher_len=getattr(args, "fisher_len", 512))
 
 
 def _json_safe(v: Any) -> Any:
