@@ -27,7 +27,7 @@ from ._export import (
     write_verilog,
 )
 from ._fault import FAULT_KINDS, Fault
-from ._huffman import HUFFMAN_MUTANTS, HuffmanDecoder, buffer_bits, huffman_decoder
+from ._huffman import HUFFMAN_MUTANTS, HuffmanDecoder, buffer_bits, huffman_decoder, huffman_drive, huffman_energy
 from ._systolic import SystolicArray, pe_spec, systolic_schedule
 from ._units import DotUnit, DqGroupMac, MacUnit, build_unit, ports
 
@@ -37,6 +37,8 @@ __all__ = [
     "HuffmanDecoder",
     "buffer_bits",
     "huffman_decoder",
+    "huffman_drive",
+    "huffman_energy",
     "LINT_WAIVERS",
     "SYNTH_TARGETS",
     "DecodePlan",

@@ -319,4 +319,8 @@ def huffman_energy(unit: object, data: str = "real", *, n_symbols: int = 4096, s
             "energy_per_symbol_pj": hit["energy_per_op_nand2"] * pj,
             "clock_energy_per_symbol_nand2": hit["clock_energy_per_op"], "pj_per_nand2_toggle": pj,
             "pj_anchor": PJ_ANCHOR, "nand2_eq": gates.nand2_eq, "stimulus": desc, "delay_model": delay,
-            "note": "table load (L + symbols cycles) and one start per chunk included in the run"}
+            "note": "table load (L + symbols cycles) and one start per chunk included in the run",
+            # the energy command's column names (a MAC's unit of work; here one decoded symbol)
+            "per": "decoded symbol", "toggles_per_mac": hit["toggles_per_op"],
+            "energy_per_mac_nand2": hit["energy_per_op_nand2"],
+            "energy_per_mac_pj": hit["energy_per_op_nand2"] * pj}
