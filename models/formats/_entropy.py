@@ -249,12 +249,14 @@ def entropy_coded_grid(x: np.ndarray, budget: float, *, code: str = "huffman", m
     coarse_bits, _ = measure(float(round_scale(np.array([4 * amax]), scale_format)[0]))
     distinct, dcount = np.unique(xa, return_counts=True)
     gaps = np.diff(distinct)
-    k_max = min((1 << MAX_LEVELS_LOG2) - 1, ((1 << max_len) - 1) // 2, xa.size)
-    fine = max(float(gaps.min()) / 4 if gaps.size else amax, amax / k_max)
-    if max_levels is not None:
+    gap_fine = float(gaps.min()) / 4 if gaps.size else amax
+    if max_levels is None:
+        k_max = min((1 << MAX_LEVELS_LOG2) - 1, ((1 << max_len) - 1) // 2, xa.size)
+        fine = max(gap_fine, amax / k_max)
+    else:
         # a fixed alphabet: below this step more than 0.1% of the elements would saturate, and
         # the coded size stops growing as the step shrinks (everything piles up at ±max_levels)
-        fine = max(fine, float(np.quantile(np.abs(xa), 0.999)) / max_levels)
+        fine = max(gap_fine, float(np.quantile(np.abs(xa), 0.999)) / max_levels)
     fine_bits, _ = measure(float(round_scale(np.array([fine]), scale_format)[0]))
     p = dcount / xa.size
     source_h = float(-np.sum(p * np.log2(p)))
