@@ -575,3 +575,28 @@ def test_write_verilog_is_cached(tmp_path_factory: pytest.TempPathFactory, veril
     faulty = rtl.verilog("mac_int8xint8", fault=rtl.Fault("product_bit", bit=1))
     assert faulty != verilog_files["mac_int8xint8"] and "module mac_int8xint8(" in faulty
     assert rtl.unit_hash(get_unit("mac_int8xint8")) != rtl.unit_hash(get_unit("mac_int8xint8", acc_bits=24))
+
+
+# ----------------------------------------------------------------------------- pipelining
+def test_pipeline_levels_are_placed_not_delayed() -> None:
+    """Latency L puts its L - 1 register levels at the accumulator's input, inside the
+    multiplier (partial products of the activation's halves) and at the decoded operands, in
+    that order; a decoupleQ group MAC only registers its group term. The levels show in the
+    Verilog as registers of those names."""
+    from rtl._decode import pipeline_cuts
+
+    assert pipeline_cuts(get_unit("mac_int8xint8")) == ()
+    assert pipeline_cuts(get_unit("mac_int8xint8", latency=3)) == ("term", "split")
+    assert pipeline_cuts(get_unit("dot4_int4xint8", latency=5)) == ("term", "split", "operands", "term")
+    assert pipeline_cuts(get_unit("dq_int2_group_mac", latency=3)) == ("term", "term")
+    # flip-flops: the Verilog's regs with a reset value ("reg [n:0] name = ...;")
+    flops = r"^\s*reg\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?(\w+) = "
+    found = {lat: re.findall(flops, rtl.verilog(get_unit("mac_dint4_sym_xint8", latency=lat)), re.MULTILINE)
+             for lat in (2, 3, 4)}
+    regs = {lat: {name for _, name in f} for lat, f in found.items()}
+    pp = {"product_pp_lo", "product_pp_hi", "product_pp_sign", "product_pp_half"}
+    ops = {"product_op_a", "product_op_sign", "product_op_mag", "product_op_half"}
+    # latency 2: the accumulator, the term (the product: 12 bits) and en / clr
+    assert sum(int(hi or 0) + 1 for hi, _ in found[2]) == 32 + 12 + 2 and not (pp | ops) & regs[2]
+    assert pp <= regs[3] and not ops & regs[3]
+    assert pp | ops <= regs[4]

@@ -302,7 +302,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     af = acts.astype(dtype)
     wf = K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, np.empty((n, k), dtype=dtype))
     if kb >= k:
-        return K.to_int64(af @ wf.T)
+        return (af @ wf.T).astype(np.int64)
     # K-blocking: BLAS writes each block into one float buffer, added into the int64 result
     out = np.zeros((m, n), dtype=np.int64)
     buf = np.empty((m, n), dtype=dtype)
