@@ -109,3 +109,13 @@ def test_fisher_allocation_run_on_a_tiny_slice(tmp_path, monkeypatch: pytest.Mon
         QuantConfig(weights="int4", mean_bits=3.0)
     with pytest.raises(MacforgeError, match="unknown bit allocation"):
         QuantConfig(weights="int4", allocate="hessian")
+
+
+def test_label_sampler_follows_the_distribution() -> None:
+    from sim.accuracy._fisher import _sample_labels
+
+    lg = np.log(np.array([[0.7, 0.2, 0.1]] * 20000))
+    y = _sample_labels(lg, np.random.default_rng(3))
+    freq = np.bincount(y, minlength=3) / y.size
+    assert np.allclose(freq, [0.7, 0.2, 0.1], atol=0.015)
+    assert _sample_labels(np.array([[0.0, -np.inf, 5.0]]), np.random.default_rng(0)).tolist() == [2]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,8 @@ def _rope_back(dy: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return dy * cos + np.concatenate([z[..., half:], -z[..., :half]], axis=-1)
 
 
-def smollm2_loss_and_grads(tokens: np.ndarray, labels: np.ndarray, *, n_layers: int | None = None,
+def smollm2_loss_and_grads(tokens: np.ndarray, labels: np.ndarray | Callable[[np.ndarray], np.ndarray],
+                           *, n_layers: int | None = None,
                            weights: Mapping[str, np.ndarray] | None = None,
                            dtype: Any = np.float32) -> tuple[float, dict[str, np.ndarray]]:
     """``L = Σ_t −log p(labels_t | tokens_≤t)`` and ``∂L/∂W`` of every block linear.
@@ -63,7 +64,9 @@ def smollm2_loss_and_grads(tokens: np.ndarray, labels: np.ndarray, *, n_layers: 
     Parameters
     ----------
     tokens, labels
-        1-D integer arrays of one length: the input sequence and the target at each position.
+        1-D integer arrays of one length: the input sequence and the target at each position;
+        ``labels`` may be a function of the (tokens, vocab) logits (labels sampled from the
+        model's own output, without a second forward).
     n_layers
         Run only the first ``n_layers`` blocks, then the final norm and the LM head (a smaller
         model with the same ops; the tests' tiny slice). Default: all 30.
@@ -79,10 +82,16 @@ def smollm2_loss_and_grads(tokens: np.ndarray, labels: np.ndarray, *, n_layers: 
     """
     cfg = rd.smollm2_config()
     ids = np.asarray(tokens)
-    y = np.asarray(labels)
-    if ids.ndim != 1 or ids.shape != y.shape or ids.size == 0 or ids.dtype.kind not in "iu" \
-            or y.dtype.kind not in "iu":
-        raise MacforgeError("tokens and labels must be non-empty 1-D integer arrays of one length")
+
+    def check(y: np.ndarray) -> np.ndarray:
+        if ids.ndim != 1 or ids.shape != y.shape or ids.size == 0 or ids.dtype.kind not in "iu" \
+                or y.dtype.kind not in "iu":
+            raise MacforgeError("tokens and labels must be non-empty 1-D integer arrays of one "
+                                "length")
+        return y
+
+    if not callable(labels):
+        check(np.asarray(labels))
     n_layers = cfg.n_layers if n_layers is None else int(n_layers)
     if not 1 <= n_layers <= cfg.n_layers:
         raise MacforgeError(f"n_layers must be in 1..{cfg.n_layers}, not {n_layers}")
@@ -129,6 +138,7 @@ def smollm2_loss_and_grads(tokens: np.ndarray, labels: np.ndarray, *, n_layers: 
     gout = w("output_norm")
     emb = w("token_embd")
     logits = (xnf * gout) @ emb.T
+    y = check(np.asarray(labels(logits) if callable(labels) else labels))
     top = logits.max(axis=-1, keepdims=True)
     e = np.exp(logits - top)
     z = e.sum(axis=-1, keepdims=True)
@@ -175,10 +185,12 @@ def smollm2_loss_and_grads(tokens: np.ndarray, labels: np.ndarray, *, n_layers: 
     return loss, grads
 
 
-def _sample_labels(tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One label per position drawn from the model's own next-token distribution."""
-    logits = rd.smollm2_forward(tokens).logits
-    assert logits is not None
+def _sampler(rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """logits -> one label per position drawn from the model's next-token distribution."""
+    return lambda logits: _sample_labels(logits, rng)
+
+
+def _sample_labels(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     lg = logits.astype(np.float64)
     pr = np.exp(lg - lg.max(axis=-1, keepdims=True))
     pr /= pr.sum(axis=-1, keepdims=True)
@@ -207,8 +219,7 @@ def smollm2_fisher(n_seqs: int = 4, seq_len: int = 512, *, calib: str = "wiki", 
     sq: dict[str, np.ndarray] = {}
     with pinned_blas_threads(1):  # small GEMMs: OpenBLAS threads only spin (see _blas)
         for seq in seqs:
-            labels = _sample_labels(seq, rng)
-            _, grads = smollm2_loss_and_grads(seq, labels)
+            _, grads = smollm2_loss_and_grads(seq, _sampler(rng))
             for name, g in grads.items():
                 g64 = g.astype(np.float64)
                 sq[name] = sq.get(name, 0.0) + g64 * g64
