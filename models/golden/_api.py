@@ -216,10 +216,13 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         raise MacforgeError(f"weight_codes must be 2-D (N, K), got shape {wc.shape}")
     if ac.ndim != 2 or ac.shape[1] != wc.shape[1]:
         raise MacforgeError(f"activations must be (M, K={wc.shape[1]}), got shape {ac.shape}")
-    if wc.dtype.kind not in "iu" or (wc.size and (wc.min() < 0 or wc.max() >= len(dec.table))):
+    # (an unsigned array needs no pass for its minimum)
+    if wc.dtype.kind not in "iu" or (wc.size and ((wc.dtype.kind == "i" and wc.min() < 0)
+                                                  or wc.max() >= len(dec.table))):
         raise MacforgeError(f"weight_codes must be integer codes 0..{len(dec.table) - 1} of {fmt.name}")
     alo, ahi = int_range(act_format)
-    if ac.dtype.kind not in "iu" or (ac.size and (ac.min() < alo or ac.max() > ahi)):
+    amin, amax_ = (int(ac.min()), int(ac.max())) if ac.size and ac.dtype.kind in "iu" else (0, 0)
+    if ac.dtype.kind not in "iu" or amin < alo or amax_ > ahi:
         raise MacforgeError(f"activations must be integers in [{alo}, {ahi}] ({act_format})")
     n, k = wc.shape
     table, zp_mask, zp_scale = dec.as_arrays()
@@ -247,7 +250,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
                             f"needs >= {need} bits")
     # bound |w| by the whole table (no pass over the codes); |a| by the data
     wmax = max(abs(wlo), abs(whi))
-    amax = int(max(-int(ac.min()), int(ac.max()))) if ac.size else 0
+    amax = max(-amin, amax_)  # one pass of min / max over the activations, done above
     pmax = wmax * amax
     lim = (1 << (acc_bits - 1)) - 1
     saturate = overflow == "saturate"
