@@ -23,10 +23,11 @@ from models.cost import HOROWITZ_45NM_PJ, MEMORY_SOURCES, dram_pj_per_64b, sram_
 from models.errors import MacforgeError
 from models.units import UnitSpec, as_spec
 
-from ._spec import AcceleratorSpec, BufferSpec, DramSpec, VectorSpec
+from ._spec import AcceleratorSpec, BufferSpec, DecoderSpec, DramSpec, VectorSpec
 
 __all__ = ["SRAM_BITCELL_UM2", "HOROWITZ_45NM_AREA_UM2", "SRAM_SOURCES", "PECost", "pe_cost", "resolve_unit",
-           "buffer_costs", "dram_pj_per_bit", "vector_costs", "BufferCost"]
+           "buffer_costs", "dram_pj_per_bit", "vector_costs", "BufferCost", "DecoderCost", "decoder_cost",
+           "decoder_unit"]
 
 SRAM_BITCELL_UM2 = 0.346  # Mistry et al., IEDM 2007 (Intel 45 nm HK/MG 6T cell)
 HOROWITZ_45NM_AREA_UM2 = {"int8_add": 36.0, "int32_add": 137.0, "int8_mult": 282.0, "int32_mult": 3495.0,
@@ -149,6 +150,42 @@ def vector_costs(v: VectorSpec) -> tuple[float, float]:
     area = v.area_mm2 if v.area_mm2 is not None else \
         v.ops_per_cycle * (HOROWITZ_45NM_AREA_UM2["fp16_mult"] + HOROWITZ_45NM_AREA_UM2["int32_add"]) * 1e-6
     return pj, area
+
+
+@dataclass(frozen=True)
+class DecoderCost:
+    """One weight decoder: its unit, area, energy per decoded symbol and their source."""
+
+    unit: str
+    area_um2: float
+    energy_per_symbol_pj: float
+    source: str
+
+
+def decoder_unit(d: DecoderSpec, weight_format: str) -> UnitSpec:
+    """The decoder unit for weights in ``weight_format`` (``"auto"``: that format's own)."""
+    spec = resolve_unit(f"kind=huffman,weights={weight_format}" if d.unit == "auto" else d.unit)
+    if spec.kind != "huffman":
+        raise MacforgeError(f"decoder unit {spec.name} is a {spec.kind}, not a huffman decoder")
+    if spec.weight_format != weight_format:
+        raise MacforgeError(f"decoder unit {spec.name} decodes {spec.weight_format}, not the weights' "
+                            f"{weight_format}")
+    return spec
+
+
+def decoder_cost(d: DecoderSpec, weight_format: str) -> DecoderCost:
+    """Area per decoder and energy per decoded symbol: explicit figures first, else ``d.cost``
+    (one decoded symbol is the decoder's unit of work, as one MAC is a PE's)."""
+    spec = decoder_unit(d, weight_format)
+    if d.energy_per_symbol_pj is not None and d.area_um2 is not None:
+        return DecoderCost(spec.name, float(d.area_um2), float(d.energy_per_symbol_pj),
+                           "explicit in the accelerator spec")
+    a, e, src = (_model_cost if d.cost == "model" else _synth_cost)(spec)
+    if d.area_um2 is not None:
+        a, src = float(d.area_um2), f"area explicit; energy: {src}"
+    if d.energy_per_symbol_pj is not None:
+        e, src = float(d.energy_per_symbol_pj), f"energy explicit; area: {src}"
+    return DecoderCost(spec.name, a, e, src)
 
 
 def arch_pe_costs(spec: AcceleratorSpec) -> tuple[PECost, PECost | None]:

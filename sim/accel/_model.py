@@ -10,6 +10,12 @@ the layer's GEMMs unless ``vector.overlap``. Energy = MACs × PE energy per MAC 
 vector ops (dynamic only: idle PEs and leakage cost nothing). Area = PEs × PE area + buffers +
 vector unit.
 
+Entropy-coded weights (``models.formats`` family ``entropy``) are stored and moved at their coded
+size; ``spec.decoder`` decoders sit between the weight buffer and the array, one symbol per
+decoder per cycle: they cap the weight port at (decoders × symbols per cycle) coded elements per
+cycle (``bound`` = ``decode`` where that cap is the binding roof), each decoded symbol costs the
+decoder's energy (``energy_pj_decode``) and the decoders' area is added (``decoders``).
+
 Results: ``AccelResult`` with ``gemms`` (pandas DataFrame, one row per GEMM of one decoder
 layer plus the LM head), ``layers`` (one row per decoder layer and the head) and ``summary``.
 ``cycles`` counts memory stalls (per GEMM the double-buffered DRAM/SRAM timing of ``_dataflow``);
@@ -21,7 +27,7 @@ the vector unit's cycles included in both. ``utilization`` = MACs / (cycles × P
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -30,7 +36,8 @@ import pandas as pd
 from models.errors import MacforgeError
 from models.units import UnitSpec
 
-from ._costs import PECost, arch_pe_costs, buffer_costs, dram_pj_per_bit, resolve_unit, vector_costs
+from ._costs import (DecoderCost, PECost, arch_pe_costs, buffer_costs, decoder_cost, dram_pj_per_bit, resolve_unit,
+                     vector_costs)
 from ._dataflow import GemmMachine, bound_of, evaluate_gemm, gemm_raw
 from ._spec import AcceleratorSpec
 from ._workloads import Gemm, TensorFormats, Workload
@@ -158,6 +165,41 @@ def _vector_gemm(spec: AcceleratorSpec, g: Gemm, vec_pj: float, dram_pj_bit: flo
             "energy_pj_mac": ops * vec_pj, "energy_pj_sram": 0.0, "energy_pj_dram": dram * dram_pj_bit}
 
 
+def _is_entropy(fmt: str) -> bool:
+    from models.formats import get_format
+
+    return get_format(fmt).kind == "entropy"
+
+
+def decoders_per_array(spec: AcceleratorSpec, unit: UnitSpec) -> int:
+    """``decoder.count``, or (0) the weight elements the array takes per cycle at full rate:
+    os/ws feed weights through the top edge (cols × lanes), is through the rows (rows × lanes)."""
+    if spec.decoder.count:
+        return spec.decoder.count
+    a = spec.array
+    return (a.cols if a.dataflow in ("os", "ws") else a.rows) * unit.lanes
+
+
+@lru_cache(maxsize=4096)
+def _decoded_machine(m: GemmMachine, symbols_per_cycle: float, w_bits: float) -> tuple[GemmMachine, bool]:
+    """``m`` with its weight port capped by the decoders' symbol rate (coded bits per cycle), and
+    whether the decoders (not the buffer's banks) set the cap."""
+    cap = symbols_per_cycle * w_bits
+    return (replace(m, w_port_bits=cap), True) if cap < m.w_port_bits else (m, False)
+
+
+def _decoded_symbols(m: GemmMachine, o: tuple[float, ...], w_bits: float) -> float:
+    """Weight elements the array reads from the weight buffer (each one decoded): the buffer's
+    array-side read cycles × its port width / coded bits per element (fills excluded)."""
+    return o[2] * m.w_port_bits / w_bits
+
+
+def _decode_rate(spec: AcceleratorSpec, unit: UnitSpec | None) -> float:
+    """Symbols per cycle all arrays' decoders deliver."""
+    assert unit is not None
+    return decoders_per_array(spec, unit) * spec.array.count * spec.decoder.symbols_per_cycle
+
+
 def evaluate(spec: AcceleratorSpec, workload: Workload) -> AccelResult:
     """Run ``workload`` on ``spec`` (see the module docstring)."""
     return _evaluate(spec, workload, True)  # type: ignore[return-value]
@@ -176,38 +218,58 @@ def _evaluate(spec: AcceleratorSpec, workload: Workload, frames: bool) -> AccelR
     mc_att = machine(spec, att, att_cost) if att is not None and att_cost is not None else None
     vec_pj, vec_area = vector_costs(spec.vector)
     dpb = dram_pj_per_bit(spec.dram)
+    decoders: dict[str, DecoderCost] = {}  # by weight format: entropy-coded weights only
     rows = []
     for g in (*workload.layer_gemms, *workload.head_gemms):
         eng = _engine(g, unit, att)
+        dec = None
+        if eng != "vector" and _is_entropy(g.w_fmt):
+            dec = decoders.get(g.w_fmt) or decoders.setdefault(g.w_fmt, decoder_cost(spec.decoder, g.w_fmt))
         if eng != "vector" and not frames:  # the sweep path: only what the aggregates need
             m = mc if eng == "array" else mc_att
             assert m is not None
+            capped = False
+            if dec is not None:
+                m, capped = _decoded_machine(m, _decode_rate(spec, unit if eng == "array" else att), g.w_bits)
             try:
                 o = gemm_raw(m, g.m, g.k, g.n, g.count, g.a_bits, g.w_bits, g.y_bits, g.a_dram, g.w_dram, g.y_dram)
             except MacforgeError as e:
                 raise MacforgeError(f"{g.name}: {e}") from None
-            rows.append({"layer": g.layer, "cycles": o[0], "cycles_compute": o[1], "bound": bound_of(o),
+            e_dec = _decoded_symbols(m, o, g.w_bits) * dec.energy_per_symbol_pj if dec is not None else 0.0
+            b = bound_of(o)
+            rows.append({"layer": g.layer, "cycles": o[0], "cycles_compute": o[1],
+                         "bound": "decode" if capped and b == "sram_weights" else b,
                          "macs": g.macs, "energy_pj_mac": o[15], "energy_pj_sram": o[16], "energy_pj_dram": o[17],
-                         "energy_pj": o[15] + o[16] + o[17], "dram_bytes_weights": o[10] / 8,
-                         "dram_bytes_inputs": o[9] / 8, "dram_bytes_outputs": o[11] / 8})
+                         "energy_pj_decode": e_dec, "energy_pj": o[15] + o[16] + o[17] + e_dec,
+                         "dram_bytes_weights": o[10] / 8, "dram_bytes_inputs": o[9] / 8, "dram_bytes_outputs": o[11] / 8})
             continue
+        capped = False
         if eng == "vector":
             r = _vector_gemm(spec, g, vec_pj, dpb, mc.dram_bits_per_cycle)
         else:
             m = mc if eng == "array" else mc_att
             assert m is not None
+            if dec is not None:
+                m, capped = _decoded_machine(m, _decode_rate(spec, unit if eng == "array" else att), g.w_bits)
             r = evaluate_gemm(m, g.m, g.k, g.n, g.count, g.a_bits, g.w_bits, g.y_bits, g.a_dram, g.w_dram,
                               g.y_dram, g.name).as_row()
+            if capped and r["bound"] == "sram_weights":
+                r["bound"] = "decode"
+            if dec is not None:  # the same (cached) tile search evaluate_gemm ran
+                o = gemm_raw(m, g.m, g.k, g.n, g.count, g.a_bits, g.w_bits, g.y_bits, g.a_dram, g.w_dram, g.y_dram)
+                r["decoded_symbols"] = _decoded_symbols(m, o, g.w_bits)
+        r.setdefault("decoded_symbols", 0.0)
+        r["energy_pj_decode"] = r["decoded_symbols"] * dec.energy_per_symbol_pj if dec is not None else 0.0
         pes = spec.array.rows * spec.array.cols * spec.array.count * (unit.lanes if eng == "array" else
                                                                      att.lanes if att and eng != "vector" else 1)
         r.update({"name": g.name, "layer": g.layer, "role": g.role, "engine": eng, "m": g.m, "k": g.k, "n": g.n,
                   "count": g.count, "macs": g.macs, "w_fmt": g.w_fmt, "a_fmt": g.a_fmt, "y_fmt": g.y_fmt,
                   "w_bits": g.w_bits, "a_bits": g.a_bits, "y_bits": g.y_bits})
-        r["energy_pj"] = r["energy_pj_mac"] + r["energy_pj_sram"] + r["energy_pj_dram"]
+        r["energy_pj"] = r["energy_pj_mac"] + r["energy_pj_sram"] + r["energy_pj_dram"] + r["energy_pj_decode"]
         r["utilization"] = g.macs / (r["cycles"] * (pes if eng != "vector" else spec.vector.ops_per_cycle))
         rows.append(r)
     layer, head = _aggregate(spec, workload, rows, vec_pj)
-    summary = _summary(spec, workload, rows, layer, head, unit, cost, att_cost, vec_area)
+    summary = _summary(spec, workload, rows, layer, head, unit, cost, att_cost, vec_area, decoders)
     if not frames:
         return summary  # type: ignore[return-value]
     first = ["name", "layer", "role", "engine", "m", "k", "n", "count", "macs", "cycles", "cycles_compute",
@@ -237,7 +299,7 @@ def _aggregate(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]],
             "cycles_compute": max(gcc, vcyc) if v.overlap else gcc + vcyc,
             "cycles_gemm": gc, "cycles_vector": vcyc, "macs": sum(r["macs"] for r in sub), "vector_ops": ops,
             "energy_pj": sum(r["energy_pj"] for r in sub) + vpj,
-            **{f"energy_pj_{k}": sum(r[f"energy_pj_{k}"] for r in sub) for k in ("mac", "sram", "dram")},
+            **{f"energy_pj_{k}": sum(r[f"energy_pj_{k}"] for r in sub) for k in ("mac", "sram", "dram", "decode")},
             "energy_pj_vector": vpj,
             "dram_bytes": sum(r[f"dram_bytes_{k}"] for r in sub for k in ("weights", "inputs", "outputs")),
             "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
@@ -252,7 +314,7 @@ def _aggregate(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]],
 
 def _summary(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]], layer: dict[str, Any],
              head: dict[str, Any] | None, unit: UnitSpec, cost: PECost, att_cost: PECost | None,
-             vec_area: float) -> dict[str, Any]:
+             vec_area: float, decoders: dict[str, DecoderCost]) -> dict[str, Any]:
     a = spec.array
     n = wl.n_layers
     parts = [(layer, n)] + ([(head, 1)] if head else [])
@@ -265,10 +327,12 @@ def _summary(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]], la
     energy_j = total("energy_pj") * 1e-12
     macs = int(total("macs"))
     n_pe = a.rows * a.cols * a.count
+    n_dec = decoders_per_array(spec, unit) * a.count if decoders else 0  # one set per weight format in use
     pe_um2 = cost.area_um2 + (att_cost.area_um2 if att_cost else 0.0)
     area = {"pe_array": n_pe * pe_um2 * 1e-6,
             **{f"buffer_{k}": buffer_costs(getattr(spec.buffers, k)).area_mm2 for k in ("weights", "inputs", "outputs")},
-            "vector": vec_area}
+            "vector": vec_area,
+            "decoders": n_dec * sum(d.area_um2 for d in decoders.values()) * 1e-6}
     area_mm2 = sum(area.values())
     ops = 2.0 * macs
     tops = ops / time_s / 1e12
@@ -291,7 +355,11 @@ def _summary(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]], la
         "utilization": macs / (cycles * n_pe * unit.lanes),
         "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
         "gemm_cycles_by_bound": gb,
-        "energy_j_breakdown": {k: total(f"energy_pj_{k}") * 1e-12 for k in ("mac", "sram", "dram", "vector")},
+        "energy_j_breakdown": {k: total(f"energy_pj_{k}") * 1e-12 for k in ("mac", "sram", "dram", "vector", "decode")},
         "dram_bytes": total("dram_bytes"),
         "pe_area_um2": pe_um2, "pe_energy_per_mac_pj": cost.energy_per_mac_pj, "pe_cost_source": cost.source,
+        "decoders": n_dec, "decoder_units": sorted(d.unit for d in decoders.values()),
+        "decoder_area_um2": sum(d.area_um2 for d in decoders.values()),
+        "decoder_energy_per_symbol_pj": max((d.energy_per_symbol_pj for d in decoders.values()), default=0.0),
+        "decoder_cost_source": "; ".join(sorted({d.source for d in decoders.values()})),
     }

@@ -21,7 +21,7 @@ from typing import Any, Literal, Union
 from models.errors import MacforgeError
 from models.formats._userdef import read_toml
 
-__all__ = ["PESpec", "ArraySpec", "BufferSpec", "BuffersSpec", "VectorSpec", "DramSpec", "FormatsSpec",
+__all__ = ["PESpec", "ArraySpec", "BufferSpec", "BuffersSpec", "VectorSpec", "DramSpec", "FormatsSpec", "DecoderSpec",
            "AcceleratorSpec", "load_arch", "arch_from_dict", "arch_to_toml", "DATAFLOWS", "SCHEDULES"]
 
 DATAFLOWS = ("os", "ws", "is")
@@ -274,6 +274,52 @@ class FormatsSpec:
 
 
 @dataclass(frozen=True)
+class DecoderSpec:
+    """Weight decoders for entropy-coded (variable-length) weight formats (``models.formats``
+    family ``entropy``, e.g. ``egrid4_L16``). Such weights are stored in DRAM and in the weight
+    buffer at their coded size (code table, step and chunk offsets included) and decoded between
+    the weight buffer and the array; a GEMM whose weights are not entropy-coded ignores them.
+
+    unit
+        The decoder: a ``huffman`` unit of ``models.units`` (name, inline spec or table);
+        ``"auto"``: the weight format's own decoder (``kind=huffman,weights=<format>``).
+    count
+        Decoders per array; 0: as many as the array takes weight elements per cycle at full rate
+        (os and ws: cols × lanes, the top edge; is: rows × lanes).
+    symbols_per_cycle
+        Symbols per decoder per cycle: the RTL emits up to one (its testbench measured 0.991 at
+        full rate, chunk starts included). Decoding caps the weight port at
+        count × arrays × symbols_per_cycle symbols per cycle (a ``decode`` roof).
+    cost
+        Where the decoder's area and energy per decoded symbol come from when not given:
+        ``synth`` (the unit synthesized and simulated at gate level) or ``model`` (the fitted
+        cost model).
+    energy_per_symbol_pj, area_um2
+        Explicit figures (pJ per decoded symbol, µm² per decoder) overriding ``cost``.
+    """
+
+    unit: Union[str, dict[str, Any]] = "auto"
+    count: int = 0
+    symbols_per_cycle: float = 1.0
+    cost: Literal["model", "synth"] = "synth"
+    energy_per_symbol_pj: float | None = None
+    area_um2: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 0:
+            raise MacforgeError(f"decoder.count must be a non-negative integer (0: auto), not {self.count!r}")
+        if not (isinstance(self.symbols_per_cycle, (int, float)) and 0 < self.symbols_per_cycle <= 1e6
+                and math.isfinite(self.symbols_per_cycle)):
+            raise MacforgeError(f"decoder.symbols_per_cycle must be a positive number, not {self.symbols_per_cycle!r}")
+        if self.cost not in ("model", "synth"):
+            raise MacforgeError(f"decoder.cost must be 'model' or 'synth', not {self.cost!r}")
+        for k in ("energy_per_symbol_pj", "area_um2"):
+            v = getattr(self, k)
+            if v is not None and not (v >= 0 and math.isfinite(v)):
+                raise MacforgeError(f"decoder.{k} must be a non-negative number, not {v!r}")
+
+
+@dataclass(frozen=True)
 class AcceleratorSpec:
     """A whole accelerator.
 
@@ -296,6 +342,7 @@ class AcceleratorSpec:
     vector: VectorSpec = field(default_factory=VectorSpec)
     dram: DramSpec = field(default_factory=DramSpec)
     formats: FormatsSpec = field(default_factory=FormatsSpec)
+    decoder: DecoderSpec = field(default_factory=DecoderSpec)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.clock_mhz, (int, float)) and self.clock_mhz > 0 and math.isfinite(self.clock_mhz)):

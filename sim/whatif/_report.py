@@ -98,7 +98,7 @@ def baseline_table(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
             "energy_per_token_x": b.energy_per_token_j / r.energy_per_token_j,
             "tokens_per_s_x": r.tokens_per_s / b.tokens_per_s, "area_x": b.area_mm2 / r.area_mm2,
             "tops_per_w_x": r.tops_per_w / b.tops_per_w,
-            "mac_energy_share": r.energy_j_mac / (r.energy_j_mac + r.energy_j_sram + r.energy_j_dram + r.energy_j_vector),
+            "mac_energy_share": r.energy_j_mac / sum(r[c] for c in ok.columns if c.startswith("energy_j_")),
             "bound": r.bound, "baseline_bound": b.bound,
         })
     return pd.DataFrame(out)

@@ -34,7 +34,7 @@ POINT_DELAY_ENV = "MACFORGE_WHATIF_POINT_DELAY"
 
 _OUT = ("tokens_per_s", "energy_per_token_j", "area_mm2", "cycles", "cycles_compute", "utilization", "bound",
         "tops", "tops_per_mm2", "tops_per_w", "power_w", "time_s", "dram_bytes", "macs", "pe_unit", "lanes",
-        "rows", "cols", "arrays", "dataflow", "pe_area_um2", "pe_energy_per_mac_pj")
+        "rows", "cols", "arrays", "dataflow", "pe_area_um2", "pe_energy_per_mac_pj", "decoders")
 
 
 @lru_cache(maxsize=64)

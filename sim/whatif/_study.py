@@ -49,7 +49,7 @@ __all__ = ["Study", "load_study", "study_from_dict", "expand_points", "point_key
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bumped when the accelerator model's arithmetic changes, so cached points are recomputed.
-MODEL_VERSION = "accel-3"
+MODEL_VERSION = "accel-4"
 
 _TOP = {"name", "description", "measure", "arch", "baseline", "sweep", "variant", "workload"}
 _WORKLOAD = {"models", "gemm", "phases", "batch", "seq", "context"}
