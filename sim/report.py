@@ -210,7 +210,20 @@ def whatif_section(seed: int = 0) -> Files:
     return out
 
 
-SECTIONS: dict[str, Callable[..., Files]] = {"formats": formats_section, "w4a8": _w4a8, "whatif": whatif_section}
+def _w4a8_accuracy(seed: int = 0) -> Files:
+    from sim.report_w4a8_accuracy import w4a8_accuracy_section
+
+    return w4a8_accuracy_section(seed, progress=sys.stderr.isatty())
+
+
+def _variable_length(seed: int = 0) -> Files:
+    from sim.report_variable_length import variable_length_section
+
+    return variable_length_section(seed)
+
+
+SECTIONS: dict[str, Callable[..., Files]] = {"formats": formats_section, "w4a8": _w4a8, "whatif": whatif_section,
+                                             "w4a8_accuracy": _w4a8_accuracy, "variable_length": _variable_length}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,6 +98,12 @@ def _synth_cost(spec: UnitSpec) -> tuple[float, float, str]:
     from rtl.flow import NAND2_UM2, synth_unit, unit_energy
 
     area = synth_unit(spec, "generic")["nand2_eq"] * NAND2_UM2
+    if spec.kind == "huffman":  # per decoded symbol, on the format's reference tensor at full rate
+        from rtl import huffman_energy
+
+        energy = float(huffman_energy(spec, "random")["energy_per_symbol_pj"])  # type: ignore[arg-type]
+        return area, energy, "this decoder synthesized (macforge synth, generic cells) and its gate-level " \
+                             "energy per decoded symbol measured (rtl.huffman_energy, the format's reference tensor)"
     energy = unit_energy(spec, "random")["energy_per_mac_pj"]
     return area, energy, "this unit synthesized (macforge synth, generic cells) and its gate-level energy " \
                          "measured (macforge energy, random data)"

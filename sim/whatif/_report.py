@@ -84,6 +84,7 @@ def baseline_table(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
     keys = ["workload", "batch", "seq", "context", "variant"] + [c for c in df.columns if c.startswith("set:")]
     keys = [k for k in keys if k in ok.columns]
     base = ok[ok.arch == baseline]
+    varying = [c for c in df.columns if c.startswith("set:") and c in ok.columns and ok[c].astype(str).nunique() > 1]
     out = []
     for _, r in ok[ok.arch != baseline].iterrows():
         m = base
@@ -94,6 +95,7 @@ def baseline_table(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
         b = m.iloc[0]
         out.append({
             "workload": r.workload, "arch": r.arch, "variant": r.variant,
+            "settings": ", ".join(f"{c[4:]}={_fmt(r[c])}" for c in varying),
             "pe_energy_x": b.pe_energy_per_mac_pj / r.pe_energy_per_mac_pj, "pe_area_x": b.pe_area_um2 / r.pe_area_um2,
             "energy_per_token_x": b.energy_per_token_j / r.energy_per_token_j,
             "tokens_per_s_x": r.tokens_per_s / b.tokens_per_s, "area_x": b.area_mm2 / r.area_mm2,
@@ -140,10 +142,11 @@ def write_outputs(study: Study, df: pd.DataFrame, stats: dict[str, Any], out_dir
                    "source above; the system ratios include buffers, DRAM traffic (with each format's scales and "
                    "zero points), the vector unit and the array's utilization. `MAC share` is the fraction of "
                    "this point's energy spent in the PEs.", "",
-                   "| workload | arch | variant | PE energy× | PE area× | J/token× | tokens/s× | chip area× | TOPS/W× | "
-                   "MAC share | bound (this / baseline) |", "|" + "---|" * 11]
+                   "| workload | arch | variant | settings | PE energy× | PE area× | J/token× | tokens/s× | chip area× | "
+                   "TOPS/W× | MAC share | bound (this / baseline) |", "|" + "---|" * 12]
             for r in bt.itertuples():
-                md.append(f"| {r.workload} | {r.arch} | {r.variant} | {r.pe_energy_x:.2f} | {r.pe_area_x:.2f} | "
+                md.append(f"| {r.workload} | {r.arch} | {r.variant} | {r.settings or '-'} | {r.pe_energy_x:.2f} | "
+                          f"{r.pe_area_x:.2f} | "
                           f"{r.energy_per_token_x:.2f} | {r.tokens_per_s_x:.2f} | {r.area_x:.2f} | {r.tops_per_w_x:.2f} | "
                           f"{r.mac_energy_share:.0%} | {r.bound} / {r.baseline_bound} |")
             md.append("")
