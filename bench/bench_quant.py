@@ -63,10 +63,12 @@ def main() -> int:
     for label, kw, goal in RUNS:
         if args.skip_gptq and "gptq" in kw["method"]:
             continue
-        t0 = time.perf_counter()
+        la0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         doc = run_quant(QuantConfig(**kw), use_cache=False, progress=False)
-        wall = time.perf_counter() - t0
-        rows.append({"run": label, "wall_s": round(wall, 1), "goal_s": goal,
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows.append({"run": label, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                     "load_avg_1min": f"{la0:.1f}-{os.getloadavg()[0]:.1f}", "goal_s": goal,
                      "met": "yes" if wall <= goal else "no",
                      "quantize_s": doc["timing_s"]["quantize"],
                      "evaluate_s": doc["timing_s"]["evaluate"],
@@ -77,9 +79,8 @@ def main() -> int:
               file=sys.stderr)
     load_end = os.getloadavg()
     _d = QuantConfig(weights="dint4_asym", group=64, acts="int8", method="aqas+gptq")
-    threads = (f"{RUN_BLAS_THREADS} in every run (pinned by run_quant; the process default "
-               f"{args.blas_threads if args.blas_threads is not None else 'library default'} "
-               "for loading)")
+    threads = (f"{RUN_BLAS_THREADS} in every run (pinned by run_quant; loading used "
+               f"{args.blas_threads if args.blas_threads is not None else 'the library default'})")
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -107,17 +108,20 @@ def main() -> int:
         f"({_d.alpha_points}-point α grid, loss on {_d.search_tokens} tokens × {_d.search_rows} "
         f"rows per linear; GPTQ damp {_d.damp}, block {_d.gptq_block}).",
         "",
-        "| run | wall s | goal s | met | quantize s | evaluate s | PPL | KL nats/token | "
-        "weight bits/elem |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| run | wall s | CPU s | load (1 min) | goal s | met (wall) | quantize s | evaluate s | "
+        "PPL | KL nats/token | weight bits/elem |",
+        "|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['run']} | {r['wall_s']} | {r['goal_s']:.0f} | {r['met']} | "
+        lines.append(f"| {r['run']} | {r['wall_s']} | {r['cpu_s']} | {r['load_avg_1min']} | "
+                     f"{r['goal_s']:.0f} | {r['met']} | "
                      f"{r['quantize_s']} | {r['evaluate_s']} | {r['perplexity']} | "
                      f"{r['kl_vs_reference']} | {r['weight_bits_per_element']} |")
     lines += ["", "Where the time goes: `quantize s` is the weight quantization (and calibration), "
               "`evaluate s` the quantized forward over the evaluation windows, activation "
-              "quantization included (both measured above).", ""]
+              "quantization included (both measured above). `CPU s` is this process's CPU time: "
+              "with a load average above the 2 CPUs, wall time includes waiting for the CPU "
+              "(one BLAS thread per run, so CPU s ≈ wall s on an idle machine).", ""]
     (out / "quant.md").write_text("\n".join(lines))
     print(f"wrote {out / 'quant.md'}", file=sys.stderr)
     return 0
