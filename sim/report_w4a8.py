@@ -289,7 +289,7 @@ def measure_w4a8(seed: int = 0) -> W4A8Data:
     cands.append({"configuration": f"single MAC, accumulators right-sized for K={K_RIGHT}", "area_ratio": r.area_ratio,
                   "energy_ratio": r.energy_ratio})
     r = pipe_df.set_index("unit").loc[D_SYM]
-    cands.append({"configuration": "single MAC, latency 2 (product register)", "area_ratio": r.area_ratio,
+    cands.append({"configuration": "single MAC, latency 2", "area_ratio": r.area_ratio,
                   "energy_ratio": r.energy_ratio})
     for v in SYNTH_VARIANTS:
         if v != "default":
@@ -480,9 +480,9 @@ def render_w4a8(d: W4A8Data) -> str:
         "",
         _md_table(["unit", "NAND2-eq", "INT8/x", "path ns", "ice40 LUT", "INT8/x", "ice40 Fmax", "ecp5 LUT", "INT8/x",
                    "ecp5 Fmax", "pJ/MAC random", "INT8/x", "pJ/MAC real", "INT8/x"],
-                  [[u, _f(r.nand2_eq), _f(r.area_ratio, ".2f"), _f(r.critical_path_ns, ".3f"), str(r.ice40_luts),
+                  [[u, _f(r.nand2_eq), _f(r.area_ratio, ".2f"), _f(r.critical_path_ns, ".3f"), str(int(r.ice40_luts)),
                     _f(r.ice40_lut_ratio, ".2f"), f"{_f(r.ice40_fmax_mhz)} ({_f(r.ice40_fmax_min)}–{_f(r.ice40_fmax_max)})",
-                    str(r.ecp5_luts_nodsp), _f(r.ecp5_lut_ratio, ".2f"),
+                    str(int(r.ecp5_luts_nodsp)), _f(r.ecp5_lut_ratio, ".2f"),
                     f"{_f(r.ecp5_fmax_mhz_nodsp)} ({_f(r.ecp5_fmax_min_nodsp)}–{_f(r.ecp5_fmax_max_nodsp)})",
                     _f(r.pj_per_mac_random, ".4f"), _f(r.energy_ratio_random, ".2f"), _f(r.pj_per_mac_real, ".4f"),
                     _f(r.energy_ratio_real, ".2f")] for u, r in main.iterrows()]),
@@ -579,7 +579,7 @@ def render_w4a8(d: W4A8Data) -> str:
                   [[r.weights, str(r.lanes), _f(r.nand2_eq_per_mac), _f(r.area_ratio, ".2f"), _f(r.energy_ratio, ".2f")]
                    for r in T["lanes"].itertuples() if r.weights != "int8"]),
         "",
-        "### Pipelining (latency 2: a product register before the accumulator)",
+        "### Pipelining (latency 2: the RTL's pipeline registers, `rtl._decode.pipeline_cuts`)",
         "",
         _md_table(["unit", "NAND2-eq", "area INT8/x", "path ns", "ice40 Fmax MHz", "energy INT8/x"],
                   [[r.unit, _f(r.nand2_eq), _f(r.area_ratio, ".2f"), _f(r.critical_path_ns, ".3f"), _f(r.ice40_fmax_mhz),
