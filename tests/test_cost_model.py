@@ -44,7 +44,10 @@ def test_register_bits_count_what_the_rtl_registers() -> None:
     assert cost.term_bits(d16) == 16 + 4  # int8 × int8 products are 16 bits; 4 tree levels
     assert cost.register_bits(d16) == 32 + 22  # not 32 + 16 × 16 + 2 = 290
     d6 = unit_from_spec("kind=dot,lanes=6,weights=int4,latency=3")
-    assert cost.pipeline_bits(d6) == 2 * (12 + 3 + 2)  # 6 lanes: 3 levels
+    # latency 3: the tree output (12 + 3 tree levels) and each lane's split multiplier (two
+    # partial products int4 × int8 halves: 2·4 + 8 bits), each level with en / clr; the netlist
+    # has the same 115 + 32 flip-flops (tests/test_cost_synth.py)
+    assert cost.pipeline_bits(d6) == (12 + 3 + 2) + (6 * (2 * 4 + 8) + 2)
     # product rounding keeps one guard bit: 12-bit half-unit product -> 12 - 1 + 1
     rne = unit_from_spec("kind=mac,weights=dint4_sym,latency=2,product_round=rne,acc_bits=20")
     assert rne.product_bits == 11 and cost.term_bits(rne) == 12

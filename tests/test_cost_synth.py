@@ -32,6 +32,10 @@ _DFF_UNITS = (
     "kind=mac,weights=int2,lut=programmable,lut_bits=6,latency=2",
     "kind=mac,weights=dint4_sym,latency=2,product_round=rne,acc_bits=20",
     "kind=mac,weights=int4_asym,latency=2",
+    # real pipelining (rtl/_decode.py pipeline_cuts): split multiplier at 3, decoded operands at 4
+    "kind=mac,weights=fp8_e4m3,latency=3",
+    "kind=mac,weights=dint4_sym,latency=4",
+    "kind=mac,weights=int8,latency=4",
 )
 # a small real sweep: INT×INT MACs and 4-lane dot PEs, one pipelined unit
 _SMALL = cost.sweep_specs(weight_bits=(2, 3, 4), act_bits=(4, 6), acc_bits=(16,), lanes=(1, 4)) + [
