@@ -211,7 +211,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_energy(args: argparse.Namespace) -> int:
     from rtl.flow import unit_energy
 
-    names = _units_arg(args, ("mac", "dot", "systolic"))
+    names = _units_arg(args, ("mac", "dot", "systolic", "huffman"))
     if args.macs < 1:
         raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
     recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay, liberty=args.liberty)
@@ -226,11 +226,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from rtl.flow import synth_unit
     from sim.costfit import area_components, fit_area
 
-    specs = _units_arg(args, ("mac", "dot"))
+    specs = _units_arg(args, ("mac", "dot", "huffman"))
     if args.workers < 1:
         raise MacforgeError(f"--workers must be a positive number of processes, not {args.workers}")
     model, _, _ = fit_area(workers=args.workers)
-    loo = model.validation["leave_one_out"]["errors"]
+    dec = model.decoder  # huffman decoders: their own area model, fitted beside the MAC/dot one
+    loo = {**model.validation["leave_one_out"]["errors"],
+           **(dec.validation["leave_one_out"]["errors"] if dec is not None else {})}
     recs = []
     for spec in specs:
         syn = synth_unit(spec, "generic")
@@ -248,6 +250,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
                "flagged_features": model.flagged, "in_sample": v["in_sample"],
                "leave_one_out": v["leave_one_out"], "held_out_family": v["held_out"],
                "component_errors": model.component_errors}
+        if dec is not None:
+            doc["decoder_model"] = {"note": dec.note, "n_points": dec.n_points, "coefficients": dec.coefficients,
+                                    "in_sample": dec.validation["in_sample"],
+                                    "leave_one_out": dec.validation["leave_one_out"]}
         print(json.dumps({"model": doc, "units": recs}, indent=1))
         return 0
     _emit(recs, False, [("unit", "unit", "38"), ("model", "estimate_nand2_eq", "9.1f"),

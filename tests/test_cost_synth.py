@@ -123,7 +123,7 @@ def test_cost_cli_json(small_fit, monkeypatch: pytest.MonkeyPatch,  # type: igno
 
 def test_cost_cli_refusals(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", "dq_int2_group_mac"]) == 2
-    assert "dq_int2_group_mac is a dq_group; this command covers mac, dot units" in capsys.readouterr().err
+    assert "dq_int2_group_mac is a dq_group; this command covers mac, dot, huffman units" in capsys.readouterr().err
     assert main(["cost", "mac_int4xint8", "--workers", "0"]) == 2
     assert capsys.readouterr().err.strip() == "macforge: error: --workers must be a positive number of processes, not 0"
 

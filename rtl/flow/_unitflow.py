@@ -351,8 +351,18 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
 
     ``liberty``: weigh (and synthesize) with a user's Liberty library; ``clock_energy``: the
     flip-flop clock-pin energy per cycle in NAND2 toggles instead of the library's (the
-    simulation is the same: only the clock part, ``dff_cycles_per_mac`` × it, changes)."""
+    simulation is the same: only the clock part, ``dff_cycles_per_mac`` × it, changes).
+
+    A ``huffman`` decoder's unit of work is one decoded symbol: ``rtl.huffman_energy`` runs it
+    (``n_macs`` symbols at full rate, generic library), its record under the same keys."""
     spec = as_spec(unit)
+    if spec.kind == "huffman":
+        if liberty is not None or clock_energy is not None or variant != "default":
+            raise MacforgeError(f"{spec.name}: a huffman decoder's energy is measured with the generic library "
+                                f"and default synthesis only (no --liberty, clock energy or variant)")
+        from .._huffman import huffman_energy
+
+        return huffman_energy(spec, data, n_symbols=n_macs, seed=seed, delay=delay)
     stim, ops, desc = unit_stimulus(spec, data, n_macs, seed)
     v, ports = _verilog_ports(spec)
     lib = cell_library(liberty)
