@@ -84,7 +84,9 @@ def baseline_table(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
     keys = ["workload", "batch", "seq", "context", "variant"] + [c for c in df.columns if c.startswith("set:")]
     keys = [k for k in keys if k in ok.columns]
     base = ok[ok.arch == baseline]
-    varying = [c for c in df.columns if c.startswith("set:") and c in ok.columns and ok[c].astype(str).nunique() > 1]
+    # the sweep's settings: columns that vary inside a variant (a variant's own overrides are its name)
+    varying = [c for c in df.columns if c.startswith("set:") and c in ok.columns
+               and ok.groupby(ok["variant"].astype(str))[c].nunique(dropna=True).max() > 1]
     out = []
     for _, r in ok[ok.arch != baseline].iterrows():
         m = base
@@ -95,7 +97,7 @@ def baseline_table(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
         b = m.iloc[0]
         out.append({
             "workload": r.workload, "arch": r.arch, "variant": r.variant,
-            "settings": ", ".join(f"{c[4:]}={_fmt(r[c])}" for c in varying),
+            "settings": ", ".join(f"{c[4:]}={_fmt(r[c])}" for c in varying if not pd.isna(r[c])),
             "pe_energy_x": b.pe_energy_per_mac_pj / r.pe_energy_per_mac_pj, "pe_area_x": b.pe_area_um2 / r.pe_area_um2,
             "energy_per_token_x": b.energy_per_token_j / r.energy_per_token_j,
             "tokens_per_s_x": r.tokens_per_s / b.tokens_per_s, "area_x": b.area_mm2 / r.area_mm2,
