@@ -18,8 +18,8 @@ def run(capsys, *argv):
 
 
 def test_formats_json_lists_every_format_with_values(capsys):
-    rc, out, _ = run(capsys, "formats", "--json")
-    assert rc == 0
+    rc, out, err = run(capsys, "formats", "--json")
+    assert rc == 0, err
     doc = json.loads(out)
     recs = {r["name"]: r for r in doc["formats"]}
     assert list(recs) == format_names()

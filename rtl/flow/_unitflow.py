@@ -320,7 +320,7 @@ def pj_per_toggle_unit(delay: str = "zero", liberty: str | None = None) -> float
              {"name": "p", "direction": "out", "width": 16}]
     stim = {"a": rng.integers(-128, 128, n), "b": rng.integers(-128, 128, n)}
     act = netlist_activity(BUILD.parent / g.netlist, "mult8", ports, stim, ops=n, warmup=1, delay=delay,
-                           workdir=BUILD / "energy" / f"anchor-{delay}-{key}", library=library)
+                           workdir=BUILD / "energy" / f"anchor-{delay}-{key}-{os.getpid()}", library=library)
     pj = HOROWITZ_INT8_MULT_PJ / act.energy_per_op_nand2
     cache_put("energy", key, {"pj_per_unit": pj, "mult8_energy_nand2": act.energy_per_op_nand2})
     return pj
