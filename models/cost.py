@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import MacforgeError
 from .formats import Format, get_format
-from .units import UnitSpec, signed_bits, unit_from_spec
+from .units import UnitSpec, pipeline_cuts, signed_bits, unit_from_spec
 
 __all__ = [
     "FEATURES",
@@ -129,18 +129,6 @@ def term_bits(spec: UnitSpec) -> int:
     return bits + (spec.lanes - 1).bit_length()
 
 
-def _pipeline_levels(spec: UnitSpec) -> tuple[str, ...]:
-    """Where the latency - 1 register levels go, in the RTL's order (rtl/_decode.py
-    PIPELINE_ORDER, repeated here because models does not import rtl): the accumulator's input
-    (``term``), the split multiplier (``split``), the decoded operands (``operands``), then more
-    ``term`` levels; a decoupleQ group MAC registers only its term."""
-    levels = spec.latency - 1
-    if spec.kind == "dq_group":
-        return ("term",) * levels
-    order = ("term", "split", "operands")
-    return order[:levels] + ("term",) * max(0, levels - len(order))
-
-
 def _lane_register_bits(spec: UnitSpec) -> tuple[int, int, int]:
     """(multiplicand bits m, bits that bypass the multiplier, decoded field bits) of one lane:
     a dINT-B lane multiplies its magnitude and carries its sign and the half-unit term (1 + act
@@ -157,9 +145,9 @@ def _lane_register_bits(spec: UnitSpec) -> tuple[int, int, int]:
 
 
 def pipeline_bits(spec: UnitSpec) -> int:
-    """Flip-flops of the latency - 1 pipeline levels (``_pipeline_levels``), each with its en and
-    clr: ``term`` registers the accumulator's input (a dot PE's adder-tree output, not its lanes'
-    products); ``split`` each lane's two partial products (multiplicand × the activation's low
+    """Flip-flops of the latency - 1 pipeline levels (``models.units.pipeline_cuts``, where the
+    RTL places them), each with its en and clr: ``term`` registers the accumulator's input (a
+    dot PE's adder-tree output, not its lanes' products); ``split`` each lane's two partial products (multiplicand × the activation's low
     and high halves: 2·m + act bits) and the fields that bypass the multiplier; ``operands``
     each lane's decoded fields and activation. Checked against the synthesized netlists'
     flip-flops for INT, dINT-B, FP8 and dot units at latency 2-4 (tests/test_cost_synth.py)."""
@@ -167,7 +155,7 @@ def pipeline_bits(spec: UnitSpec) -> int:
     per = {"term": term_bits(spec),
            "split": spec.lanes * (2 * m + spec.act_bits + side) if spec.act_bits >= 2 else 0,
            "operands": spec.lanes * (fields + spec.act_bits)}
-    return sum(per[c] + 2 for c in _pipeline_levels(spec))
+    return sum(per[c] + 2 for c in pipeline_cuts(spec))
 
 
 def _lut_storage_bits(spec: UnitSpec) -> int:

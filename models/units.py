@@ -25,6 +25,8 @@ from .errors import MacforgeError, UnknownNameError
 from .formats import Format, get_format, register_format
 
 __all__ = [
+    "PIPELINE_ORDER",
+    "pipeline_cuts",
     "WeightDecode",
     "UnitSpec",
     "weight_decode",
@@ -65,6 +67,25 @@ def round_product(p: Any, shift: int, mode: str) -> Any:
 UnitKind = Literal["mac", "dot", "dq_group", "systolic", "huffman"]
 UNIT_KINDS = ("mac", "dot", "dq_group", "systolic", "huffman")
 MAX_ARRAY = 64  # rows / cols of a systolic unit
+
+
+# Where a unit's latency - 1 pipeline register levels go, in the order they are added:
+# ``term``     the accumulator's input (a MAC's product, a dot PE's adder-tree output, a decoupleQ
+#              group term): multiply (+ tree) and accumulate in separate cycles;
+# ``split``    inside each lane's multiplier: the multiplicand times the low and the high half of
+#              the activation, registered as two partial products and added in the next cycle;
+# ``operands`` the decoded weight fields and the activation of each lane (after the decoder).
+# Levels beyond these three are further ``term`` levels (a delay line: they add latency, not Fmax).
+# A decoupleQ group MAC registers only its group term (its partial sums are a recurrence).
+PIPELINE_ORDER: tuple[str, ...] = ("term", "split", "operands")
+
+
+def pipeline_cuts(spec: "UnitSpec") -> tuple[str, ...]:
+    """The pipeline levels of ``spec`` (``PIPELINE_ORDER``), one per latency cycle beyond 1."""
+    levels = spec.latency - 1
+    if spec.kind == "dq_group":
+        return ("term",) * levels
+    return PIPELINE_ORDER[:levels] + ("term",) * max(0, levels - len(PIPELINE_ORDER))
 
 
 def signed_bits(lo: int, hi: int) -> int:

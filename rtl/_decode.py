@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.errors import MacforgeError
 from models.formats import Format, get_format
-from models.units import UnitSpec, WeightDecode, signed_bits
+from models.units import PIPELINE_ORDER, UnitSpec, WeightDecode, pipeline_cuts, signed_bits
 
 from ._fault import Fault, fault_is
 
@@ -48,25 +48,6 @@ __all__ = ["PIPELINE_ORDER", "DecodePlan", "DecodeStyle", "MinifloatFields", "We
            "decoded_value", "minifloat_fields", "pipeline_cuts"]
 
 DecodeStyle = Literal["twos", "sign_mag_half", "zp_linear", "fp", "rom", "lut"]
-
-
-# Where a unit's latency - 1 pipeline register levels go, in the order they are added:
-# ``term``     the accumulator's input (a MAC's product, a dot PE's adder-tree output, a decoupleQ
-#              group term): multiply (+ tree) and accumulate in separate cycles;
-# ``split``    inside each lane's multiplier: the multiplicand times the low and the high half of
-#              the activation, registered as two partial products and added in the next cycle;
-# ``operands`` the decoded weight fields and the activation of each lane (after the decoder).
-# Levels beyond these three are further ``term`` levels (a delay line: they add latency, not Fmax).
-# A decoupleQ group MAC registers only its group term (its partial sums are a recurrence).
-PIPELINE_ORDER: tuple[str, ...] = ("term", "split", "operands")
-
-
-def pipeline_cuts(spec: UnitSpec) -> tuple[str, ...]:
-    """The pipeline levels of ``spec`` (``PIPELINE_ORDER``), one per latency cycle beyond 1."""
-    levels = spec.latency - 1
-    if spec.kind == "dq_group":
-        return ("term",) * levels
-    return PIPELINE_ORDER[:levels] + ("term",) * max(0, levels - len(PIPELINE_ORDER))
 
 
 def _twos_table(bits: int) -> tuple[int, ...]:
