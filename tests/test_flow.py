@@ -16,6 +16,8 @@ from rtl.flow import (
     DFF,
     DFF_CLOCK_ENERGY,
     count_vcd_toggles,
+    energy_variant_library,
+    generic_library,
     liberty_text,
     netlist_activity,
     parse_netlist_cells,
@@ -119,6 +121,29 @@ def test_clock_energy_override_moves_only_the_clock_part():
     assert base["dff_cycles_per_mac"] == 32 and base["dff_clock_energy_nand2"] == pytest.approx(DFF_CLOCK_ENERGY)
     with pytest.raises(MacforgeError, match="clock energy must be >= 0"):
         unit_energy("mac_int4xint8", n_macs=256, clock_energy=-1)
+
+
+def test_cell_energy_variants_reweigh_only_the_combinational_internal_energy():
+    lib = generic_library()
+    # load_only: a NAND2 toggle is left with its fanout-1 load, 4/3 of the library's 2 + 4/3
+    assert energy_variant_library(lib, "load_only")[1] == pytest.approx((4 / 3) / (2 + 4 / 3))
+    assert energy_variant_library(lib, "internal_x2")[0].cells["DFF"] == lib.cells["DFF"]  # flip-flops untouched
+    base = unit_energy("mac_int4xint8", n_macs=256)
+    r = {v: unit_energy("mac_int4xint8", n_macs=256, cell_energy=v) for v in ("internal_x2", "load_only", "toggle_count")}
+    for rec in r.values():  # same simulation, same unit: the clock part is the same physical energy
+        assert rec["toggles_per_mac"] == base["toggles_per_mac"]
+        assert rec["clock_energy_per_mac_nand2"] == pytest.approx(base["clock_energy_per_mac_nand2"])
+    # energy is linear in the internal scale s (load + s × internal): ×2 adds what ×0 removes
+    internal = base["energy_per_mac_nand2"] - r["load_only"]["energy_per_mac_nand2"]
+    assert internal > 0.2 * base["data_energy_per_mac_nand2"]
+    assert r["internal_x2"]["energy_per_mac_nand2"] == pytest.approx(base["energy_per_mac_nand2"] + internal, rel=1e-9)
+    # toggle count: one NAND2 toggle per net toggle, plus the clock
+    assert r["toggle_count"]["energy_per_mac_nand2"] == pytest.approx(base["toggles_per_mac"]
+                                                                     + base["clock_energy_per_mac_nand2"], rel=1e-9)
+    # pJ re-anchored: the 8x8 multiplier costs the same 0.2 pJ, so a NAND2 toggle is worth less when cells cost more
+    assert r["internal_x2"]["pj_per_nand2_toggle"] < base["pj_per_nand2_toggle"] < r["load_only"]["pj_per_nand2_toggle"]
+    with pytest.raises(MacforgeError, match="unknown cell-energy variant 'x3'"):
+        unit_energy("mac_int4xint8", n_macs=256, cell_energy="x3")
 
 
 def test_vcd_toggle_count(tmp_path: Path):

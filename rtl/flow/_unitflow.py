@@ -35,7 +35,8 @@ from ._liberty import CellLibrary, load_liberty
 from ._yosys import BUILD, cache_get, cache_key, cache_put, design_text
 
 __all__ = ["synth_unit", "unit_stimulus", "unit_energy", "pj_per_toggle_unit", "PJ_ANCHOR", "TARGETS",
-           "REAL_LAYER", "REAL_DOT_LEN", "real_operand_stream", "cell_library", "MULT8_VERILOG"]
+           "REAL_LAYER", "REAL_DOT_LEN", "real_operand_stream", "cell_library", "MULT8_VERILOG",
+           "CELL_ENERGY_VARIANTS", "energy_variant_library"]
 
 TARGETS = ("generic", *FPGA_TARGETS)
 HOROWITZ_INT8_MULT_PJ = HOROWITZ_45NM_PJ["int8_mult"]  # the one table of Horowitz's figures (models.cost)
@@ -69,6 +70,52 @@ def cell_library(liberty: str | None = None) -> CellLibrary:
     if key not in _LIBS:
         _LIBS[key] = load_liberty(p)
     return _LIBS[key]
+
+
+# How the combinational cells' internal energy per output toggle is weighed: the library's own
+# figures (logical effort for the generic library) and the sensitivity variants a report sweeps.
+# Loads (the driven pins' capacitance), the flip-flops' data and clock energies and the NAND2-toggle
+# unit itself stay the library's in every variant except ``toggle_count``.
+CELL_ENERGY_VARIANTS = {
+    "library": "the library's internal energy per output toggle (generic: logical effort)",
+    "internal_x0.5": "every combinational cell's internal energy × 0.5",
+    "internal_x2": "every combinational cell's internal energy × 2",
+    "load_only": "combinational internal energy 0: a toggle costs only the pin capacitance it drives",
+    "uniform_internal": "every combinational cell's internal energy = the NAND2's (uniform per toggle), "
+                        "plus the pin capacitance it drives",
+    "toggle_count": "every net toggle costs 1 NAND2 toggle, capacitance ignored (flip-flop clock kept)",
+}
+
+
+def energy_variant_library(lib: CellLibrary, variant: str) -> tuple[CellLibrary, float]:
+    """(``lib`` re-weighed as ``CELL_ENERGY_VARIANTS[variant]``, factor to ``lib``'s NAND2 toggles).
+
+    ``netlist_activity`` reports energy in NAND2 toggles of the library it weighs with; a variant
+    that changes the NAND2's own energy changes that unit, so its results are multiplied by the
+    factor (the variant's NAND2 toggle / ``lib``'s) to stay in ``lib``'s unit: the clock energy
+    and the loads mean the same physical energy in every variant."""
+    if variant not in CELL_ENERGY_VARIANTS:
+        raise MacforgeError(f"unknown cell-energy variant {variant!r}; known: {', '.join(CELL_ENERGY_VARIANTS)}")
+    if variant == "library":
+        return lib, 1.0
+    ref = lib.nand2_toggle_energy
+    nand2_internal = lib.cells[lib.nand2].toggle_energy
+    cells = {}
+    for name, c in lib.cells.items():
+        if variant == "toggle_count":
+            e = ref
+        elif c.is_ff:
+            e = c.toggle_energy
+        elif variant == "load_only":
+            e = 0.0
+        elif variant == "uniform_internal":
+            e = nand2_internal
+        else:
+            e = c.toggle_energy * {"internal_x0.5": 0.5, "internal_x2": 2.0}[variant]
+        cells[name] = replace(c, toggle_energy=e)
+    new = replace(lib, cells=cells, name=f"{lib.name}[{variant}]",
+                  energy_per_cap=0.0 if variant == "toggle_count" else lib.energy_per_cap)
+    return new, new.nand2_toggle_energy / ref
 
 
 def synth_unit(unit: UnitSpec | str, target: str = "generic", *, variant: str = "default",
@@ -305,12 +352,16 @@ endmodule
 MULT8_VERILOG = _MULT8
 
 
-def pj_per_toggle_unit(delay: str = "zero", liberty: str | None = None) -> float:
-    """pJ per NAND2-output-toggle unit, from ``PJ_ANCHOR`` measured with the same flow."""
+def pj_per_toggle_unit(delay: str = "zero", liberty: str | None = None, cell_energy: str = "library") -> float:
+    """pJ per NAND2-output-toggle unit, from ``PJ_ANCHOR`` measured with the same flow (and the
+    same ``cell_energy`` weighing: the anchor multiplier is 0.2 pJ under every variant)."""
     library = None if liberty is None else cell_library(liberty)
+    wlib, factor = energy_variant_library(cell_library(liberty), cell_energy)
     g = synth_gates(_MULT8, "mult8", library=library)
     # the netlist path carries the synthesis flow's key; the energy code digest the energy model
-    key = cache_key("pj-anchor-v3", g.netlist, delay, _energy_code_digest())
+    # (the variant joins the key only when it is not the library's, so library records stay valid)
+    key = cache_key("pj-anchor-v3", g.netlist, delay, _energy_code_digest(),
+                    *([] if cell_energy == "library" else [f"cell-energy {cell_energy}"]))
     hit = cache_get("energy", key)
     if hit is not None:
         return float(hit["pj_per_unit"])
@@ -320,9 +371,10 @@ def pj_per_toggle_unit(delay: str = "zero", liberty: str | None = None) -> float
              {"name": "p", "direction": "out", "width": 16}]
     stim = {"a": rng.integers(-128, 128, n), "b": rng.integers(-128, 128, n)}
     act = netlist_activity(BUILD.parent / g.netlist, "mult8", ports, stim, ops=n, warmup=1, delay=delay,
-                           workdir=BUILD / "energy" / f"anchor-{delay}-{key}-{os.getpid()}", library=library)
-    pj = HOROWITZ_INT8_MULT_PJ / act.energy_per_op_nand2
-    cache_put("energy", key, {"pj_per_unit": pj, "mult8_energy_nand2": act.energy_per_op_nand2})
+                           workdir=BUILD / "energy" / f"anchor-{delay}-{key}-{os.getpid()}",
+                           library=library if cell_energy == "library" else wlib)
+    pj = HOROWITZ_INT8_MULT_PJ / (act.energy_per_op_nand2 * factor)
+    cache_put("energy", key, {"pj_per_unit": pj, "mult8_energy_nand2": act.energy_per_op_nand2 * factor})
     return pj
 
 
@@ -346,20 +398,24 @@ def _energy_code_digest() -> str:
 
 def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 2048, seed: int = 0,
                 delay: str = "zero", variant: str = "default", liberty: str | None = None,
-                clock_energy: float | None = None) -> dict[str, Any]:
+                clock_energy: float | None = None, cell_energy: str = "library") -> dict[str, Any]:
     """Energy record of a unit: toggles and energy per MAC (NAND2-toggle units and pJ).
 
     ``liberty``: weigh (and synthesize) with a user's Liberty library; ``clock_energy``: the
     flip-flop clock-pin energy per cycle in NAND2 toggles instead of the library's (the
-    simulation is the same: only the clock part, ``dff_cycles_per_mac`` × it, changes).
+    simulation is the same: only the clock part, ``dff_cycles_per_mac`` × it, changes);
+    ``cell_energy``: weigh the combinational cells' internal energies as one of
+    ``CELL_ENERGY_VARIANTS`` (a sensitivity; energies stay in the library's NAND2 toggles, pJ
+    come from the anchor weighed the same way).
 
     A ``huffman`` decoder's unit of work is one decoded symbol: ``rtl.huffman_energy`` runs it
     (``n_macs`` symbols at full rate, generic library), its record under the same keys."""
     spec = as_spec(unit)
     if spec.kind == "huffman":
-        if liberty is not None or clock_energy is not None or variant != "default":
+        if liberty is not None or clock_energy is not None or variant != "default" or cell_energy != "library":
             raise MacforgeError(f"{spec.name}: a huffman decoder's energy is measured with the generic library "
-                                f"and default synthesis only (no --liberty, clock energy or variant)")
+                                f"and default synthesis only (no --liberty, clock energy, cell-energy or synthesis "
+                                f"variant)")
         from .._huffman import huffman_energy
 
         return huffman_energy(spec, data, n_symbols=n_macs, seed=seed, delay=delay)
@@ -367,18 +423,25 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     v, ports = _verilog_ports(spec)
     lib = cell_library(liberty)
     library = None if liberty is None else lib
+    wlib, factor = energy_variant_library(lib, cell_energy)  # checks the name first
     g = synth_gates(v, spec.name, variant, library=library)
     # keyed on what is simulated (the stimulus itself) and on the energy flow's own code, so a
     # change of either re-measures (a fixed tag once let stale records survive a stimulus change)
     key = cache_key("energy-v3", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc,
-                    _stimulus_digest(stim), _energy_code_digest(), lib.text if library else "")
+                    _stimulus_digest(stim), _energy_code_digest(), lib.text if library else "",
+                    *([] if cell_energy == "library" else [f"cell-energy {cell_energy}"]))
     hit = cache_get("energy", key)
     if hit is None:
         act = netlist_activity(BUILD.parent / g.netlist, spec.name, ports, stim, ops=ops, delay=delay,
-                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}", library=library)
+                               workdir=BUILD / "energy" / f"{spec.name}-{data}-{key}",
+                               library=library if cell_energy == "library" else wlib)
         hit = act.to_dict()
+        if factor != 1.0:  # back to the library's NAND2 toggles (see energy_variant_library)
+            for k in ("energy_nand2", "energy_per_op_nand2", "clock_energy_per_op"):
+                hit[k] *= factor
+            hit["by_cell_type"] = {k: e * factor for k, e in hit["by_cell_type"].items()}
         cache_put("energy", key, hit)
-    pj = pj_per_toggle_unit(delay, liberty)
+    pj = pj_per_toggle_unit(delay, liberty, cell_energy)
     data_e = hit["energy_per_op_nand2"] - hit["clock_energy_per_op"]
     lib_clock = hit["clock_energy_per_op"] / hit["dff_cycles_per_op"] if hit["dff_cycles_per_op"] else 0.0
     ck = lib_clock if clock_energy is None else float(clock_energy)
@@ -391,7 +454,7 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
            "dff_cycles_per_mac": hit["dff_cycles_per_op"], "dff_clock_energy_nand2": ck,
            "by_cell_type": hit["by_cell_type"], "delay_model": delay, "stimulus": desc, "pj_anchor": PJ_ANCHOR,
            "pj_per_nand2_toggle": pj, "nand2_eq": g.nand2_eq, "variant": variant, "library": lib.name,
-           "library_source": lib.source}
+           "library_source": lib.source, "cell_energy": cell_energy}
     if lib.pj_per_energy_unit is not None:  # a Liberty with units: pJ straight from its tables too
         rec["energy_per_mac_pj_liberty"] = total * lib.nand2_toggle_energy * lib.pj_per_energy_unit
     if spec.kind == "systolic":
