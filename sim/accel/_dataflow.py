@@ -41,6 +41,7 @@ load and the last compute are exposed. The roof with the most cycles is the GEMM
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -111,6 +112,39 @@ class GemmMachine:
     o_rd_pj: float
     o_wr_pj: float
     dram_pj_bit: float
+
+    # Hashed once: a sweep looks the same machine up in ``gemm_raw``'s cache for every GEMM of
+    # every workload (the generated hash rebuilds a 22-field tuple each time). Not pickled: a
+    # string's hash differs between processes.
+    def __hash__(self) -> int:
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f) for f in _MACHINE_FIELDS))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def params(self) -> np.ndarray:
+        """``_kernel.PARAMS`` with this machine's entries filled (the GEMM's own entries 7-16 are
+        zero), built once per machine."""
+        p = self.__dict__.get("_params")
+        if p is None:
+            p = np.array([_DF[self.dataflow], 0 if self.schedule == "macforge" else 1, self.rows, self.cols,
+                          self.lanes, self.arrays, self.acc_bits, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, self.w_buf_bits,
+                          self.a_buf_bits, self.o_buf_bits, self.w_port_bits, self.a_port_bits, self.o_port_bits,
+                          self.dram_bits_per_cycle, self.mac_pj, self.w_rd_pj, self.w_wr_pj, self.a_rd_pj,
+                          self.a_wr_pj, self.o_rd_pj, self.o_wr_pj, self.dram_pj_bit], dtype=np.float64)
+            p.setflags(write=False)
+            object.__setattr__(self, "_params", p)
+        return p
+
+
+_MACHINE_FIELDS = tuple(f.name for f in dataclasses.fields(GemmMachine))
 
 
 @dataclass(frozen=True)
@@ -207,16 +241,18 @@ def gemm_raw(mc: GemmMachine, m: int, k: int, n: int, count: int, a_bits: float,
              a_dram: bool = True, w_dram: bool = True, y_dram: bool = True) -> tuple[float, ...]:
     """``_kernel.search_tiles``'s result tuple (``_kernel.OUT_FIELDS``) for one GEMM; raises
     ``MacforgeError`` when no tile fits."""
-    from ._kernel import search_tiles
-
     _check_fits(mc, m, k, n, a_bits, w_bits)
     mts, nts = _tile_candidates(mc, m, n)
-    p = np.array([_DF[mc.dataflow], 0 if mc.schedule == "macforge" else 1, mc.rows, mc.cols, mc.lanes, mc.arrays,
-                  mc.acc_bits, m, k, n, count, a_bits, w_bits, y_bits, a_dram, w_dram, y_dram, mc.w_buf_bits,
-                  mc.a_buf_bits, mc.o_buf_bits, mc.w_port_bits, mc.a_port_bits, mc.o_port_bits,
-                  mc.dram_bits_per_cycle, mc.mac_pj, mc.w_rd_pj, mc.w_wr_pj, mc.a_rd_pj, mc.a_wr_pj, mc.o_rd_pj,
-                  mc.o_wr_pj, mc.dram_pj_bit], dtype=np.float64)
-    return tuple(search_tiles(p, mts, nts).tolist())
+    p = mc.params().copy()
+    p[7:17] = (m, k, n, count, a_bits, w_bits, y_bits, a_dram, w_dram, y_dram)
+    return tuple(_search_tiles()(p, mts, nts).tolist())
+
+
+@lru_cache(maxsize=1)
+def _search_tiles() -> Any:
+    from ._kernel import search_tiles  # numba: imported on first use, not with the package
+
+    return search_tiles
 
 
 def bound_of(o: tuple[float, ...]) -> str:

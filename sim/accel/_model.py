@@ -165,6 +165,7 @@ def _vector_gemm(spec: AcceleratorSpec, g: Gemm, vec_pj: float, dram_pj_bit: flo
             "energy_pj_mac": ops * vec_pj, "energy_pj_sram": 0.0, "energy_pj_dram": dram * dram_pj_bit}
 
 
+@lru_cache(maxsize=1024)
 def _is_entropy(fmt: str) -> bool:
     from models.formats import get_format
 
@@ -288,20 +289,30 @@ def _aggregate(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]],
     def agg(sub: list[dict[str, Any]], elems: dict[str, float], name: Any) -> dict[str, Any]:
         ops = sum(e * getattr(v, _VECTOR_KINDS[k]) for k, e in elems.items())
         vcyc, vpj = ops / v.ops_per_cycle, ops * vec_pj
-        gc = sum(r["cycles"] for r in sub)
-        gcc = sum(r["cycles_compute"] for r in sub)
+        # one pass over the GEMM rows (a sweep's hot loop); each sum in row order as before
+        gc = gcc = macs = e_all = e_mac = e_sram = e_dram = e_dec = dram = 0  # as sum(): int 0 + float
         by_bound: dict[str, float] = {}
         for r in sub:
-            by_bound[r["bound"]] = by_bound.get(r["bound"], 0.0) + r["cycles"]
+            c = r["cycles"]
+            gc += c
+            gcc += r["cycles_compute"]
+            macs += r["macs"]
+            e_all += r["energy_pj"]
+            e_mac += r["energy_pj_mac"]
+            e_sram += r["energy_pj_sram"]
+            e_dram += r["energy_pj_dram"]
+            e_dec += r["energy_pj_decode"]
+            dram += r["dram_bytes_weights"]
+            dram += r["dram_bytes_inputs"]
+            dram += r["dram_bytes_outputs"]
+            by_bound[r["bound"]] = by_bound.get(r["bound"], 0.0) + c
         by_bound["vector"] = by_bound.get("vector", 0.0) + vcyc
         return {
             "layer": name, "cycles": max(gc, vcyc) if v.overlap else gc + vcyc,
             "cycles_compute": max(gcc, vcyc) if v.overlap else gcc + vcyc,
-            "cycles_gemm": gc, "cycles_vector": vcyc, "macs": sum(r["macs"] for r in sub), "vector_ops": ops,
-            "energy_pj": sum(r["energy_pj"] for r in sub) + vpj,
-            **{f"energy_pj_{k}": sum(r[f"energy_pj_{k}"] for r in sub) for k in ("mac", "sram", "dram", "decode")},
-            "energy_pj_vector": vpj,
-            "dram_bytes": sum(r[f"dram_bytes_{k}"] for r in sub for k in ("weights", "inputs", "outputs")),
+            "cycles_gemm": gc, "cycles_vector": vcyc, "macs": macs, "vector_ops": ops,
+            "energy_pj": e_all + vpj, "energy_pj_mac": e_mac, "energy_pj_sram": e_sram, "energy_pj_dram": e_dram,
+            "energy_pj_decode": e_dec, "energy_pj_vector": vpj, "dram_bytes": dram,
             "bound": max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
             "cycles_by_bound": by_bound,
         }
@@ -319,8 +330,9 @@ def _summary(spec: AcceleratorSpec, wl: Workload, rows: list[dict[str, Any]], la
     n = wl.n_layers
     parts = [(layer, n)] + ([(head, 1)] if head else [])
 
-    def total(key: str) -> float:
-        return float(sum(p[key] * mult for p, mult in parts))
+    def total(key: str) -> float:  # n layers + the head
+        t = layer[key] * n
+        return float(t + head[key] if head else t)
 
     cycles, cycles_compute = total("cycles"), total("cycles_compute")
     time_s = cycles / (spec.clock_mhz * 1e6)

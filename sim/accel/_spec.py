@@ -15,6 +15,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -484,10 +485,18 @@ def arch_to_toml(spec: AcceleratorSpec) -> str:
     return "\n".join(_toml_lines(spec, ())) + "\n"
 
 
+@lru_cache(maxsize=64)
+def _init_fields(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A spec dataclass's field names and its ``__init__`` fields (sweeps replace specs by the
+    thousand: ``dataclasses.fields`` once per class, not per replace)."""
+    fs = dataclasses.fields(cls)
+    return frozenset(f.name for f in fs), tuple(f.name for f in fs if f.init)
+
+
 def _replace_path(obj: Any, changes: dict[str, Any]) -> Any:
     direct: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
-    names = {f.name for f in dataclasses.fields(obj)}
+    names, init = _init_fields(type(obj))
     for k, v in changes.items():
         head, _, rest = k.partition(".")
         if head not in names:
@@ -498,4 +507,8 @@ def _replace_path(obj: Any, changes: dict[str, Any]) -> Any:
             direct[head] = v
     for head, sub in nested.items():
         direct[head] = _replace_path(getattr(obj, head), sub)
-    return dataclasses.replace(obj, **direct)
+    # what dataclasses.replace does: every init field not changed is carried over
+    for name in init:
+        if name not in direct:
+            direct[name] = getattr(obj, name)
+    return type(obj)(**direct)

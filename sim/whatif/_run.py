@@ -47,6 +47,11 @@ def _base_spec(path: str, text: str) -> Any:
 
 
 def _spec_of(point: dict[str, Any], arch_text: str) -> Any:
+    return _prepared(point, arch_text)[0]
+
+
+def _prepared(point: dict[str, Any], arch_text: str) -> tuple[Any, Any]:
+    """The point's accelerator spec and its tensor formats."""
     over = dict(point["overrides"])
     if point.get("measure") == "synth":
         over["pe.cost"] = "synth"
@@ -56,20 +61,22 @@ def _spec_of(point: dict[str, Any], arch_text: str) -> Any:
 
 
 @lru_cache(maxsize=16)
-def _spec_cached(path: str, arch_text: str, overrides_json: str) -> Any:
+def _spec_cached(path: str, arch_text: str, overrides_json: str) -> tuple[Any, Any]:
+    from sim.accel import resolve_formats
+
     spec = _base_spec(path, arch_text)
     over = json.loads(overrides_json)
-    return spec.replace(**over) if over else spec
+    spec = spec.replace(**over) if over else spec
+    return spec, resolve_formats(spec)
 
 
-def _workload_of(spec: Any, wl: dict[str, Any]) -> Any:
-    from sim.accel import gemm_workload, parse_gemm, resolve_formats, transformer_workload
+def _workload_of(formats: Any, wl: dict[str, Any]) -> Any:
+    from sim.accel import gemm_workload, parse_gemm, transformer_workload
 
-    f = resolve_formats(spec)
     if "gemm" in wl:
-        return gemm_workload(*parse_gemm(wl["gemm"]), formats=f)
+        return gemm_workload(*parse_gemm(wl["gemm"]), formats=formats)
     return transformer_workload(wl["model"], wl["phase"], batch=int(wl["batch"]), seq=int(wl.get("seq", 512)),
-                                context=int(wl.get("context", 512)), formats=f)
+                                context=int(wl.get("context", 512)), formats=formats)
 
 
 @lru_cache(maxsize=64)
@@ -91,8 +98,8 @@ def evaluate_point(point: dict[str, Any], arch_text: str) -> dict[str, Any]:
     row["workload"] = wl.get("gemm") or f"{wl['model']}-{wl['phase']}"
     row.update({k: wl.get(k) for k in ("model", "phase", "batch", "seq", "context")})
     try:
-        spec = _spec_of(point, arch_text)
-        s = evaluate_summary(spec, _workload_of(spec, wl))
+        spec, formats = _prepared(point, arch_text)
+        s = evaluate_summary(spec, _workload_of(formats, wl))
     except MacforgeError as e:
         row.update(feasible=False, error=str(e))
         return row
@@ -144,7 +151,11 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 def _distinct_pes(study: Study, points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """One point per distinct PE definition (base arch + its ``pe.*`` overrides)."""
     seen: dict[Any, tuple[dict[str, Any], str]] = {}
+    done: set[tuple[str, int]] = set()  # a configuration's workloads share one overrides dict
     for p in points:
+        if (p["arch"], id(p["overrides"])) in done:
+            continue
+        done.add((p["arch"], id(p["overrides"])))
         pe_over = tuple(sorted((k, str(v)) for k, v in p["overrides"].items() if k.startswith("pe.")))
         seen.setdefault((p["arch"], pe_over), (p, study.arch_text[p["arch"]]))
     return list(seen.values())
