@@ -363,3 +363,27 @@ def test_inline_and_table_pe_units(tmp_path: Path) -> None:
     assert resolve_formats(spec) == TensorFormats("int4", "int8", "int8", "int8")  # KV and attn default to int8
     s = evaluate(spec, gemm_workload(8, 64, 8, formats=resolve_formats(spec))).summary
     assert s["lanes"] == 4 and s["pe_energy_per_mac_pj"] == 0.02
+
+
+def test_gemm_machine_hash_is_cached_but_not_pickled() -> None:
+    """GemmMachine caches its hash and kernel parameters in the instance; a pickled copy (a Dask
+    worker's, whose string hashes differ) must recompute them, and equal machines stay equal."""
+    import pickle
+
+    from sim.accel._costs import arch_pe_costs
+    from sim.accel._costs import resolve_unit as unit_of
+    from sim.accel._model import machine
+
+    spec = load_arch(ROOT / "examples/arch/w4a8_dint.toml")
+    m = machine(spec, unit_of(spec.pe.unit), arch_pe_costs(spec)[0])
+    h, p = hash(m), m.params()
+    assert "_hash" in m.__dict__ and "_params" in m.__dict__
+    state = m.__getstate__()
+    assert "_hash" not in state and "_params" in state
+    m2 = pickle.loads(pickle.dumps(m))
+    assert m2 == m and "_hash" not in m2.__dict__ and hash(m2) == h
+    assert (m2.params() == p).all() and p[2] == spec.array.rows and p[3] == spec.array.cols
+    from dataclasses import replace
+
+    m3 = replace(m, rows=m.rows + 1)
+    assert m3 != m and m3.params()[2] == m.rows + 1
