@@ -8,7 +8,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["search_tiles", "OUT_FIELDS", "PARAMS"]
+__all__ = ["search_tiles", "warm", "OUT_FIELDS", "PARAMS"]
 
 OUT_FIELDS = ("cycles", "compute", "sram_w_cyc", "sram_a_cyc", "sram_o_cyc", "dram_cyc", "tile_m", "tile_n",
               "use_nm", "a_d", "w_d", "y_d", "w_sram", "a_sram", "o_sram", "e_mac", "e_sram", "e_dram", "folds")
@@ -129,3 +129,12 @@ def search_tiles(p: np.ndarray, mts: np.ndarray, nts: np.ndarray) -> np.ndarray:
         if any_ok:
             break
     return best
+
+
+def warm() -> None:
+    """Load the compiled kernel (numba's on-disk cache) into this process: a parent that forks
+    sweep workers does it once instead of every worker (about a second each)."""
+    p = np.ones(len(PARAMS))
+    p[0] = p[1] = 0.0  # os, macforge schedule
+    p[17:20] = 1e9  # buffers large enough for the 1x1x1 GEMM
+    search_tiles(p, np.ones(1, dtype=np.int64), np.ones(1, dtype=np.int64))

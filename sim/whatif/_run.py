@@ -185,34 +185,67 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
     points = expand_points(study)
     cdir = cache_dir or CACHE_ROOT / study.name
     cdir.mkdir(parents=True, exist_ok=True)
-    keys = [point_key(p, study.arch_text[p["arch"]]) for p in points]
-    wanted = set(keys)
-    rows = {k: v for k, v in read_cache(cdir).items() if k in wanted}
-    todo = list({k: (k, p) for k, p in zip(keys, points) if k not in rows}.values())
-    cached = len(points) - sum(1 for k in keys if k not in rows)
-    if todo:
-        pes = _distinct_pes(study, [t[1] for t in todo])
-        if study.measure == "model":  # one global fit (then cached): here, not in every worker
-            for item in pes:
-                _warm_pe(item)
-            pes = []
-        size = max(1, min(256, len(todo) // (workers * 8) or 1))
-        chunks = list(_chunks(todo, size))
-        bar = tqdm(total=len(todo), desc=f"whatif {study.name}", file=sys.stderr, disable=not progress or None,
-                   leave=False)
-        if executor == "local":
-            _run_local(chunks, study.arch_text, pes, str(cdir), workers, rows, bar)
-        else:
-            _run_dask(chunks, study.arch_text, pes, str(cdir), workers, scheduler, rows, bar)
-        bar.close()
+    found = read_cache(cdir)
+    bar = tqdm(total=len(points), desc=f"whatif {study.name}", file=sys.stderr, disable=not progress or None,
+               leave=False)
+    keys: list[str] = []
+    rows: dict[str, dict[str, Any]] = {}
+    todo: dict[str, dict[str, Any]] = {}
+    size = max(1, min(256, len(points) // (workers * 8) or 1))
+
+    def todo_chunks() -> Iterable[list[tuple[str, dict[str, Any]]]]:
+        """Hash the points block by block; a block's uncached points are submitted as soon as
+        they are known, so the workers start while the parent is still hashing."""
+        for block in _chunks(points, size):
+            chunk = []
+            for p in block:
+                k = point_key(p, study.arch_text[p["arch"]])
+                keys.append(k)
+                if k in found:
+                    rows[k] = found[k]
+                elif k not in todo:
+                    todo[k] = p
+                    chunk.append((k, p))
+            bar.update(len(block) - len(chunk))
+            if chunk:
+                yield chunk
+
+    if study.measure == "model" and executor == "local":
+        def warmed_first() -> Iterable[list[tuple[str, dict[str, Any]]]]:
+            # Before the first uncached point is submitted (the pool forks its workers on the first
+            # submit): the global cost fit (then cached) and the numba kernel, once in the parent
+            # instead of once per worker. A fully cached study does neither.
+            for i, chunk in enumerate(todo_chunks()):
+                if i == 0:
+                    for item in _distinct_pes(study, points):
+                        _warm_pe(item)
+                    from sim.accel._kernel import warm
+
+                    warm()
+                yield chunk
+
+        _run_local(warmed_first(), study.arch_text, [], str(cdir), workers, rows, bar)
+    else:
+        chunks = list(todo_chunks())
+        if chunks:
+            pes = _distinct_pes(study, list(todo.values()))
+            if study.measure == "model":
+                for item in pes:
+                    _warm_pe(item)
+                pes = []
+            if executor == "local":
+                _run_local(chunks, study.arch_text, pes, str(cdir), workers, rows, bar)
+            else:
+                _run_dask(chunks, study.arch_text, pes, str(cdir), workers, scheduler, rows, bar)
+    bar.close()
     df = pd.DataFrame([rows[k] for k in keys])
-    stats = RunStats(points=len(points), cached=cached, computed=len(todo),
-                     infeasible=int((~df.feasible.astype(bool)).sum()) if len(df) else 0,
+    stats = RunStats(points=len(points), cached=len(points) - sum(1 for k in keys if k not in found),
+                     computed=len(todo), infeasible=int((~df.feasible.astype(bool)).sum()) if len(df) else 0,
                      seconds=time.perf_counter() - t0, executor=executor, workers=workers)
     return df, stats
 
 
-def _run_local(chunks: list[list[Any]], texts: dict[str, str], pes: list[Any], cdir: str, workers: int,
+def _run_local(chunks: Iterable[list[Any]], texts: dict[str, str], pes: list[Any], cdir: str, workers: int,
                rows: dict[str, Any], bar: Any) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
