@@ -1,16 +1,19 @@
 """The cocotb test that runs inside the simulator (toplevel: the generated ``mf_tb`` harness).
 
-It only moves data: stimulus words in, acc words out, in the run directory (its cwd), as
-``stim_NNNN.hex`` → ``res_NNNN.hex`` per chunk; ``mf_run.json`` says how many cycles each
-chunk has and which method to use. Expected values and the comparison live in the parent
-process (``testbench._run``), computed from ``models.golden``. This module imports nothing
-but cocotb and the standard library, so the simulator starts quickly.
+It only moves data, in the run directory (its cwd): per chunk ``stim_NNNN.bin`` (and
+``exp_NNNN.bin``) in, ``res_NNNN.hex`` out when the harness wrote one, and the harness's count of
+mismatching lane-cycles. ``mf_run.json`` says how many cycles each chunk has, how many of them
+each lane checks and which method to use; the parent writes it last, so the simulator may start
+(and import cocotb) while the parent is still preparing the stimulus: this test waits for it.
+Expected values come from ``models.golden`` in the parent process (``testbench._run``). This
+module imports nothing but cocotb and the standard library, so the simulator starts quickly.
 
-Timing: a GPI (C++) clock of period 2 steps; all inputs change on falling edges.
-* batched: per chunk, rename the stimulus file to ``stim.hex``, pulse ``load`` for one cycle,
-  wait for ``done`` to toggle; the harness clocks the whole chunk by itself.
-* naive: per cycle, write ``ext_stim``, await the next falling edge (the rising edge in between
-  consumed the word), read ``res_now`` — one Python callback per vector.
+* batched: no cocotb clock. Per chunk, rename the files to ``stim.bin`` / ``exp.bin``, write
+  ``lanes.hex``, toggle ``go`` and wait the chunk's simulated time (2 steps per cycle) for
+  ``done`` to toggle; the harness clocks, compares and (on a mismatch) dumps by itself.
+* naive: a GPI (C++) clock of period 2 steps on ``clk``; per cycle, write ``ext_stim`` on a
+  falling edge, await the next falling edge (the rising edge in between consumed the word),
+  read ``res_now`` — one Python callback per vector. Every result goes back as hex.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import json
 import os
 import time
 
-# ruff: noqa: ASYNC230 - blocking file I/O is fine: simulated time stands still meanwhile
+# ruff: noqa: ASYNC230, ASYNC251 - blocking file I/O and sleep are fine: simulated time stands still
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ValueChange
+from cocotb.triggers import FallingEdge, Timer, ValueChange
+
+# How long to wait for the parent's mf_run.json before giving up (it is written within seconds).
+_CONFIG_WAIT_S = 1800.0
 
 
 def _hex_word(value: object, digits: int) -> str:
@@ -32,25 +38,45 @@ def _hex_word(value: object, digits: int) -> str:
         return "x" * digits
 
 
+def _wait_config() -> dict[str, object]:
+    parent = os.getppid()
+    deadline = time.monotonic() + _CONFIG_WAIT_S
+    while not os.path.exists("mf_run.json"):
+        if os.getppid() != parent or time.monotonic() > deadline:
+            raise RuntimeError("mf_run.json never appeared (the parent process is gone)")
+        time.sleep(0.002)
+    with open("mf_run.json") as fh:
+        return json.load(fh)  # type: ignore[no-any-return]
+
+
 @cocotb.test()
 async def run_harness(dut: object) -> None:
-    with open("mf_run.json") as fh:
-        cfg = json.load(fh)
-    chunks: list[int] = cfg["chunks"]
+    cfg = _wait_config()
+    if cfg.get("abort"):
+        return  # the parent failed while preparing the run; it reports why
+    chunks: list[int] = cfg["chunks"]  # type: ignore[assignment]
     naive = cfg["method"] == "naive"
-    digits: int = cfg["result_digits"]
-    Clock(dut.clk, 2, unit="step", impl="gpi").start()  # type: ignore[attr-defined]
-    dut.load.value = 0  # type: ignore[attr-defined]
+    digits: int = cfg["result_digits"]  # type: ignore[assignment]
+    dut.go.value = 0  # type: ignore[attr-defined]
     dut.ext.value = 1 if naive else 0  # type: ignore[attr-defined]
+    dut.dump_all.value = 1 if cfg.get("dump_all") else 0  # type: ignore[attr-defined]
     dut.ext_stim.value = 0  # type: ignore[attr-defined]
     dut.n_cycles.value = 0  # type: ignore[attr-defined]
-    await FallingEdge(dut.clk)  # type: ignore[attr-defined]
-    t0 = time.perf_counter()
+    bad: list[int] = []
+    if naive:
+        Clock(dut.clk, 2, unit="step", impl="gpi").start()  # type: ignore[attr-defined]
+        await FallingEdge(dut.clk)  # type: ignore[attr-defined]
+    else:
+        dut.clk.value = 0  # type: ignore[attr-defined]
+        await Timer(1, "step")
+    t0, c0 = time.perf_counter(), time.process_time()
     for k, n in enumerate(chunks):
-        stim_file, res_file = f"stim_{k:04d}.hex", f"res_{k:04d}.hex"
+        stim_file, res_file = f"stim_{k:04d}.bin", f"res_{k:04d}.hex"
         if naive:
-            with open(stim_file) as fh:
-                words = [int(line, 16) for line in fh.read().split()]
+            nb: int = cfg["stim_bytes"]  # type: ignore[assignment]
+            with open(stim_file, "rb") as fh:
+                data = fh.read()
+            words = [int.from_bytes(data[i : i + nb], "big") for i in range(0, len(data), nb)]
             ext_stim, res_now, clk = dut.ext_stim, dut.res_now, dut.clk  # type: ignore[attr-defined]
             got = []
             for word in words:
@@ -60,14 +86,34 @@ async def run_harness(dut: object) -> None:
             ext_stim.value = 0
             with open(res_file, "w") as fh:
                 fh.write("\n".join(got) + "\n")
-        else:
-            os.replace(stim_file, "stim.hex")
-            dut.n_cycles.value = n  # type: ignore[attr-defined]
-            dut.load.value = 1  # type: ignore[attr-defined]
-            await FallingEdge(dut.clk)  # type: ignore[attr-defined]
-            dut.load.value = 0  # type: ignore[attr-defined]
+            continue
+        os.replace(stim_file, "stim.bin")
+        if os.path.exists(f"exp_{k:04d}.bin"):
+            os.replace(f"exp_{k:04d}.bin", "exp.bin")
+        lanes: list[int] = cfg["lanes"][k]  # type: ignore[index]
+        with open("lanes.hex", "w") as fh:
+            fh.write("".join(f"{v:08x}\n" for v in lanes))
+        if os.path.exists("res.hex"):
+            os.remove("res.hex")
+        dut.n_cycles.value = n  # type: ignore[attr-defined]
+        want = (k + 1) & 1
+        dut.go.value = want  # type: ignore[attr-defined]
+        # the chunk takes 2 steps per cycle; a timer, not a value callback, so that cocotb has
+        # nothing to check at every step (the value wait only covers a slower harness)
+        await Timer(2 * n + 1, "step")
+        if int(dut.done.value) != want:  # type: ignore[attr-defined]
             await ValueChange(dut.done)  # type: ignore[attr-defined]
+        bad.append(int(dut.n_bad.value))  # type: ignore[attr-defined]
+        if os.path.exists("res.hex"):
             os.replace("res.hex", res_file)
-            await FallingEdge(dut.clk)  # type: ignore[attr-defined]
+        await Timer(1, "step")
     with open("mf_timing.json", "w") as fh:
-        json.dump({"sim_seconds": time.perf_counter() - t0, "cycles": sum(chunks)}, fh)
+        json.dump(
+            {
+                "sim_seconds": time.perf_counter() - t0,
+                "sim_cpu_seconds": time.process_time() - c0,
+                "cycles": sum(chunks),
+                "bad": bad,
+            },
+            fh,
+        )

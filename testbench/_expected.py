@@ -44,34 +44,40 @@ def _mac_stream(spec: UnitSpec, stim: Stimulus) -> np.ndarray:
     table = reset_table.copy()
     fn = golden.dot if spec.kind == "dot" else golden.mac
     has_z = "z" in c
+    programmable = spec.lut == "programmable"
+    # A reset cycle is handed to golden as clr with en = 0 (acc = 0 from it on, its operands
+    # dropped): golden then needs no new call per reset, only per LUT table, which a LUT write
+    # changes (from the next cycle) and a reset restores.
+    en = np.where(rst, 0, c["en"])
+    clr = np.where(rst, 1, c["clr"])
     out = np.zeros(n, dtype=np.int64)
-    # piece boundaries: a reset cycle (excluded from both sides) and the cycle after a LUT write
-    cuts = sorted(
-        set(np.flatnonzero(rst).tolist()) | set((np.flatnonzero(lut_we & ~rst) + 1).tolist())
-    )
+    cuts = set((np.flatnonzero(lut_we & ~rst) + 1).tolist())
+    if programmable:
+        cuts |= set(np.flatnonzero(rst).tolist())
     start, acc = 0, 0
-    for cut in cuts + [n]:
-        if cut > start:
-            seg = slice(start, cut)
-            kw: dict[str, Any] = {"en": c["en"][seg], "clr": c["clr"][seg], "acc0": acc}
-            if has_z:
-                kw["z"] = c["z"][seg]
-            if spec.lut == "programmable":
-                kw["lut"] = table
-            vals = fn(spec, c["w"][seg], c["a"][seg], **kw)
-            out[seg] = vals
-            acc = int(vals[-1])
-            last = cut - 1
-            if lut_we[last] and not rst[last]:
-                table = table.copy()
-                table[int(c["lut_waddr"][last])] = int(c["lut_wdata"][last])
-        if cut < n and rst[cut]:
-            out[max(0, cut - lat + 1) : cut + 1] = 0
-            acc = 0
+    for cut in sorted(cuts) + [n]:
+        if cut <= start:
+            continue
+        if programmable and rst[start]:
             table = reset_table.copy()
-            start = cut + 1
-        else:
-            start = cut
+        seg = slice(start, cut)
+        kw: dict[str, Any] = {"en": en[seg], "clr": clr[seg], "acc0": acc}
+        if has_z:
+            kw["z"] = c["z"][seg]
+        if programmable:
+            kw["lut"] = table
+        vals = fn(spec, c["w"][seg], c["a"][seg], **kw)
+        out[seg] = vals
+        acc = int(vals[-1])
+        last = cut - 1
+        if lut_we[last] and not rst[last]:
+            table = table.copy()
+            table[int(c["lut_waddr"][last])] = int(c["lut_wdata"][last])
+        start = cut
+    # the pipeline resets too: the operands of the L-1 cycles before a reset never arrive
+    at = np.flatnonzero(rst)
+    for d in range(lat):
+        out[np.maximum(at - d, 0)] = 0
     return out
 
 

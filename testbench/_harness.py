@@ -1,20 +1,22 @@
 """The generated Verilog harness around one or more instances of a unit, and its cached build.
 
-The harness (toplevel ``mf_tb``) instantiates every instance of a unit (the unit itself and its
-overflow variants, all fed the same inputs) and runs in one of two modes:
+The harness (toplevel ``mf_tb``) holds ``lanes`` copies of the unit's instance set (the unit
+itself and its overflow variants, all instances of one lane fed the same inputs) and runs in one
+of two modes:
 
-* batched (``ext`` = 0): on ``load`` it reads ``n_cycles`` packed stimulus words from
-  ``stim.hex`` (``$readmemh``), then drives word k into the instances at clock edge k from an
-  internal counter, stores the concatenated outputs seen after edge k (every output port
-  lane of every instance: ``acc`` of a MAC unit; out_valid, out_row, c of a systolic array)
-  into a result memory and, when the chunk is done, writes it to ``res.hex``
-  (``$writememh``) and toggles ``done``. Python is involved once per chunk, not per cycle.
-* naive (``ext`` = 1): the instances take ``ext_stim`` directly; cocotb writes it and reads
-  ``res_now`` once per cycle.
-
-Between chunks (and before the first) the instances see an all-zero word: no reset, en = 0,
-clr = 0, no LUT write, i.e. a bubble that leaves every register as it is (valid = 0 for a
-systolic array, whose stream is cut only where nothing is in flight).
+* batched (``ext`` = 0): the harness clocks itself. Each toggle of ``go`` runs one chunk: it
+  reads ``n_cycles`` stimulus records from ``stim.bin`` (``$fread``: one big-endian record per
+  cycle holding every lane's word) and, unless ``dump_all``, the expected result words from
+  ``exp.bin``; then it drives word k into each lane, makes clock edge k from its own ``#1``
+  delays (Verilator ``--timing``), compares every lane's outputs after edge k with the expected
+  word (4-state ``!==``, only the first ``lane_len[p]`` cycles of lane p, from ``lanes.hex``),
+  counts the lane-cycles that differ in ``n_bad``, and toggles ``done``. The outputs of every
+  cycle (every output port lane of every instance: ``acc`` of a MAC unit; out_valid, out_row, c
+  of a systolic array) are written to ``res.hex`` (``$writememh``) only when something differed
+  or ``dump_all`` is set, for the parent to analyse. Python is involved once per chunk; no clock
+  edge happens between chunks, so a stream continues across them unchanged.
+* naive (``ext`` = 1): lane 0 takes ``ext_stim`` and cocotb's clock on ``clk``; cocotb writes the
+  word and reads ``res_now`` once per cycle.
 """
 
 from __future__ import annotations
@@ -36,15 +38,18 @@ from models.units import UnitSpec
 from ._layout import ResultLayout, StimLayout, result_layout, stim_layout
 from ._sims import make_runner, simulator_version
 
-__all__ = ["CHUNK_DEPTH", "HARNESS_TOP", "Harness", "Instance", "build_harness", "make_harness",
-           "result_fields"]
+__all__ = ["CHUNK_DEPTH", "HARNESS_TOP", "MAX_LANES", "Harness", "Instance", "build_harness",
+           "c_record_bytes", "make_harness", "result_fields"]
 
 HARNESS_TOP = "mf_tb"
 # Bump when the way a harness is built changes (flags, runner fixes): old builds are redone.
-BUILD_FLOW = 2
+BUILD_FLOW = 3
 # Result/stimulus memory depth: cycles per $readmemh chunk. 2^17 holds an exhaustive
 # int8 × int8 pass (65536 pairs) plus its directed sections in one chunk.
 CHUNK_DEPTH = 1 << 17
+# Most parallel lanes a harness holds (each a copy of the unit's instances on its own part of
+# the stream): the simulator's per-time-step cost is paid once for all of them.
+MAX_LANES = 8
 
 # Verilator on Amaranth's Verilog: width warnings are by design (implicit extension), and the
 # harness's memories are wider than Verilator likes to inline.
@@ -57,6 +62,9 @@ VERILATOR_ARGS = (
     "-Wno-CASEINCOMPLETE",
     "-Wno-PROCASSINIT",
     "-O3",
+    # the batched harness makes its own clock edges from #1 delays (no cocotb clock callback
+    # per edge); cocotb's Verilator main loop runs --timing designs (eventsPending/nextTimeSlot)
+    "--timing",
 )
 
 
@@ -81,6 +89,19 @@ class Harness:
     digest: str
     # (instance index, output port, lane) of each result field (result.widths[i] bits)
     fields: tuple[tuple[int, str, int], ...] = ()
+    # parallel copies of the instances; each lane has its own stimulus and result word
+    lanes: int = 1
+
+    @property
+    def stim_bytes(self) -> int:
+        """Bytes of one lane's stimulus word in a ``stim.bin`` record."""
+        return -(-self.stim.bits // 8)
+
+    @property
+    def expected_bytes(self) -> int:
+        """Bytes of an ``exp.bin`` record: every lane's result word, lane p at bits
+        [p·bits, (p+1)·bits)."""
+        return -(-(self.lanes * self.result.bits) // 8)
 
 
 def _ports(spec: UnitSpec) -> list[dict[str, object]]:
@@ -115,6 +136,34 @@ def result_fields(
     return fields, widths, signs
 
 
+def _load(mem: str, path: str, ind: str) -> list[str]:
+    """Verilog that reads ``n_cycles`` binary records of ``path`` into memory ``mem``. Verilator's
+    ``$fread`` takes one ``fgetc`` per byte (then half the run time): there the records are the
+    memory's own C++ layout (``c_record_bytes``), read by one ``fread``."""
+    c = (
+        f'$c("{{ std::FILE* f = std::fopen(\\"{path}\\", \\"rb\\"); if (f) {{ '
+        f'if (std::fread(&(", {mem}, "[0]), sizeof(", {mem}, "[0]), ", n_cycles, ", f)) {{}} '
+        f'std::fclose(f); }} }}");'
+    )
+    return [
+        "`ifdef VERILATOR",
+        ind + c,
+        "`else",
+        f'{ind}fd = $fopen("{path}", "rb");',
+        f"{ind}nread = $fread({mem}, fd, 0, n_cycles);",
+        f"{ind}$fclose(fd);",
+        "`endif",
+    ]
+
+
+def c_record_bytes(width: int) -> int:
+    """Bytes of one element of a Verilator memory ``width`` bits wide (C type, then 32-bit words)."""
+    for size in (1, 2, 4, 8):
+        if width <= 8 * size:
+            return size
+    return 4 * -(-width // 32)
+
+
 def _harness_verilog(
     h_unit: str,
     insts: tuple[Instance, ...],
@@ -122,9 +171,11 @@ def _harness_verilog(
     res: ResultLayout,
     fields: list[tuple[int, str, int]],
     depth: int,
+    lanes: int,
 ) -> str:
     sw, rw = stim.bits, res.bits
-    aw = max(1, (depth - 1).bit_length())
+    sb = 8 * -(-sw // 8)  # byte-aligned lane stimulus words in the binary records
+    eb = 8 * -(-(lanes * rw) // 8)  # expected record: the lanes' result words, packed
     outs = [[p for p in _ports(i.spec) if p["direction"] == "out"] for i in insts]
     if not all(outs):
         raise MacforgeError(f"unit {h_unit} has no output port")
@@ -135,78 +186,95 @@ def _harness_verilog(
 
     lines = [
         f"// Testbench harness for {h_unit}: generated by macforge testbench; do not edit.",
-        f"// Stimulus word ({sw} bits, LSB first): "
+        f"// {lanes} lane(s); lane stimulus word ({sw} bits, LSB first): "
         + ", ".join(f"{f.name}[{f.offset}+:{f.width}]" for f in stim.fields),
-        f"// Result word ({rw} bits): "
+        f"// Lane result word ({rw} bits): "
         + ", ".join(f"{insts[k].label}.{lane_name(k, p, ln)}[{o}+:{w}]"
                     for (k, p, ln), o, w in zip(fields, res.offsets, res.widths)),
         f"module {HARNESS_TOP} (",
         "  input  wire clk,",
-        "  input  wire load,",
+        "  input  wire go,",
         "  input  wire [31:0] n_cycles,",
         "  input  wire ext,",
+        "  input  wire dump_all,",
         f"  input  wire [{sw - 1}:0] ext_stim,",
         f"  output wire [{rw - 1}:0] res_now,",
-        "  output reg  done",
+        "  output reg  done,",
+        "  output reg  [31:0] n_bad",
         ");",
         f"  localparam DEPTH = {depth};",
-        f"  reg [{sw - 1}:0] stim [0:DEPTH-1];",
-        f"  reg [{rw - 1}:0] res [0:DEPTH-1];",
-        f"  reg [{aw - 1}:0] idx, rec_idx;",
-        "  reg running, rec_valid, finishing;",
+        f"  localparam LANES = {lanes};",
+        f"  reg [{lanes * sb - 1}:0] stim [0:DEPTH-1] /*verilator public_flat_rw*/;",
+        f"  reg [{eb - 1}:0] expw [0:DEPTH-1] /*verilator public_flat_rw*/;",
+        f"  reg [{lanes * rw - 1}:0] res [0:DEPTH-1];",
+        "  reg [31:0] lane_len [0:LANES-1];",
+        f"  reg [{lanes * sb - 1}:0] s_int;",
+        f"  wire [{lanes * rw - 1}:0] r_all;",
+        "  reg clk_int;",
+        "  integer i, p, fd, nread;",
         "  initial begin",
-        "    idx = 0; rec_idx = 0; running = 1'b0; rec_valid = 1'b0; finishing = 1'b0;",
-        "    done = 1'b0;",
+        "    clk_int = 1'b0; s_int = 0; done = 1'b0; n_bad = 0;",
         "  end",
-        f"  wire [{sw - 1}:0] s = ext ? ext_stim : (running ? stim[idx] : {{{sw}{{1'b0}}}});",
+        "  // naive: cocotb's clock; batched: the harness's own",
+        "  wire clk_u = ext ? clk : clk_int;",
     ]
-    for f in stim.fields:
-        lines.append(
-            f"  wire [{f.width - 1}:0] in_{f.name} = s[{f.offset + f.width - 1}:{f.offset}];"
-        )
-    for k, inst in enumerate(insts):
-        for p in outs[k]:
-            lines.append(f"  wire [{int(p['width']) - 1}:0] {p['name']}_{k};")  # type: ignore[call-overload]
-        conns = (
-            [".clk(clk)"]
-            + [f".{f.name}(in_{f.name})" for f in stim.fields]
-            + [f".{p['name']}({p['name']}_{k})" for p in outs[k]]
-        )
-        lines.append(f"  {inst.module} u{k} ({', '.join(conns)});  // {inst.label}")
-    parts = []
-    for i in reversed(range(len(fields))):
-        k, port, lane = fields[i]
-        pad = (res.offsets[i + 1] if i + 1 < len(fields) else res.bits) - res.offsets[i] - res.widths[i]
-        if pad:
-            parts.append(f"{pad}'b0")
-        p = next(q for q in outs[k] if q["name"] == port)
-        if int(p.get("lanes", 1)) == 1:  # type: ignore[call-overload]
-            parts.append(f"{port}_{k}")
-        else:
-            w = res.widths[i]
-            parts.append(f"{port}_{k}[{(lane + 1) * w - 1}:{lane * w}]")
+    for ln in range(lanes):
+        src = f"s_int[{ln * sb + sw - 1}:{ln * sb}]"
+        drive = f"ext ? ext_stim : {src}" if ln == 0 else f"ext ? {sw}'b0 : {src}"
+        lines.append(f"  wire [{sw - 1}:0] s_l{ln} = {drive};")
+        for f in stim.fields:
+            lines.append(
+                f"  wire [{f.width - 1}:0] in_{f.name}_l{ln} = "
+                f"s_l{ln}[{f.offset + f.width - 1}:{f.offset}];"
+            )
+        for k, inst in enumerate(insts):
+            for p in outs[k]:
+                lines.append(f"  wire [{int(p['width']) - 1}:0] {p['name']}_{k}_l{ln};")  # type: ignore[call-overload]
+            conns = (
+                [".clk(clk_u)"]
+                + [f".{f.name}(in_{f.name}_l{ln})" for f in stim.fields]
+                + [f".{p['name']}({p['name']}_{k}_l{ln})" for p in outs[k]]
+            )
+            lines.append(f"  {inst.module} u{k}_l{ln} ({', '.join(conns)});  // {inst.label}, lane {ln}")
+        parts = []
+        for i in reversed(range(len(fields))):
+            k, port, lane = fields[i]
+            nxt = res.offsets[i + 1] if i + 1 < len(fields) else res.bits
+            pad = nxt - res.offsets[i] - res.widths[i]
+            if pad:
+                parts.append(f"{pad}'b0")
+            p = next(q for q in outs[k] if q["name"] == port)
+            if int(p.get("lanes", 1)) == 1:  # type: ignore[call-overload]
+                parts.append(f"{port}_{k}_l{ln}")
+            else:
+                w = res.widths[i]
+                parts.append(f"{port}_{k}_l{ln}[{(lane + 1) * w - 1}:{lane * w}]")
+        lines.append(f"  assign r_all[{(ln + 1) * rw - 1}:{ln * rw}] = {{{', '.join(parts)}}};")
     lines += [
-        f"  assign res_now = {{{', '.join(parts)}}};",
-        "  always @(posedge clk) begin",
-        "    finishing <= 1'b0;",
-        "    if (load) begin",
-        '      $readmemh("stim.hex", stim, 0, n_cycles - 1);',
-        "      idx <= 0; running <= 1'b1; rec_valid <= 1'b0;",
-        "    end else begin",
-        "      // res[k] = the acc outputs after edge k: recorded one edge later",
-        "      if (rec_valid) res[rec_idx] <= res_now;",
-        "      rec_valid <= running;",
-        "      rec_idx <= idx;",
-        "      if (running) begin",
-        "        idx <= idx + 1'b1;",
-        f"        if ({{{32 - aw}'b0, idx}} == n_cycles - 1) running <= 1'b0;",
-        "      end",
-        "      if (rec_valid && !running) finishing <= 1'b1;",
-        "      if (finishing) begin",
-        '        $writememh("res.hex", res, 0, n_cycles - 1);',
-        "        done <= ~done;",
-        "      end",
+        f"  assign res_now = r_all[{rw - 1}:0];",
+        "  // one chunk per toggle of go: word i drives edge i; the outputs after edge i are",
+        "  // compared with expected word i (lane p: its first lane_len[p] cycles)",
+        "  always @(go) begin : run_chunk",
+        *_load("stim", "stim.bin", "    "),
+        "    if (!dump_all) begin",
+        *_load("expw", "exp.bin", "      "),
+        '      $readmemh("lanes.hex", lane_len);',
         "    end",
+        "    n_bad = 0;",
+        "    for (i = 0; i < n_cycles; i = i + 1) begin",
+        "      s_int = stim[i];",
+        "      #1 clk_int = 1'b1;",
+        "      #1 clk_int = 1'b0;",
+        "      res[i] = r_all;",
+        "      // one wide compare; lane by lane only where it differs (or a lane is done)",
+        f"      if (!dump_all && r_all !== expw[i][{lanes * rw - 1}:0])",
+        "        for (p = 0; p < LANES; p = p + 1)",
+        f"          if (i < lane_len[p] && r_all[p * {rw} +: {rw}] !== expw[i][p * {rw} +: {rw}])",
+        "            n_bad = n_bad + 1;",
+        "    end",
+        "    s_int = 0;",
+        '    if (dump_all || n_bad != 0) $writememh("res.hex", res, 0, n_cycles - 1);',
+        "    done = ~done;",
         "  end",
         "endmodule",
     ]
@@ -214,11 +282,14 @@ def _harness_verilog(
 
 
 def make_harness(
-    unit: str, instances: list[Instance], root: Path, depth: int = CHUNK_DEPTH
+    unit: str, instances: list[Instance], root: Path, depth: int = CHUNK_DEPTH, lanes: int = 1
 ) -> Harness:
-    """Write the instances' Verilog and the harness under ``root/src/<digest>/``."""
+    """Write the instances' Verilog and the harness (``lanes`` copies of the instances) under
+    ``root/src/<unit>-<digest>/``."""
     if not instances:
         raise MacforgeError("a harness needs at least one unit instance")
+    if not 1 <= lanes <= MAX_LANES:
+        raise MacforgeError(f"a harness holds 1..{MAX_LANES} lanes, not {lanes}")
     ports = _ports(instances[0].spec)
     stim = stim_layout(ports)
     for inst in instances[1:]:
@@ -229,7 +300,7 @@ def make_harness(
     # MAC units: every field (acc) is signed, the layout of before fields had signs
     res = result_layout(widths, None if all(signs) else signs)
     texts = [_unit_verilog(i) for i in insts]
-    top = _harness_verilog(unit, insts, stim, res, fields, depth)
+    top = _harness_verilog(unit, insts, stim, res, fields, depth, lanes)
     h = hashlib.sha256()
     for t in [*texts, top]:
         h.update(t.encode())
@@ -241,7 +312,7 @@ def make_harness(
     for inst, text in zip(insts, texts):
         paths.append(_write_if_changed(src / f"{inst.module}.v", text))
     paths.append(_write_if_changed(src / f"{HARNESS_TOP}.v", top))
-    return Harness(unit, insts, stim, res, depth, tuple(paths), digest, tuple(fields))
+    return Harness(unit, insts, stim, res, depth, tuple(paths), digest, tuple(fields), lanes)
 
 
 def _write_if_changed(path: Path, text: str) -> Path:

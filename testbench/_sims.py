@@ -186,6 +186,9 @@ def make_runner(name: str) -> Any:
                     # design large enough to be split into several .cpp files fails to compile
                     # ("Vtop__pch.h.fast: linker input file not found"); gcc's flag is -include.
                     cmd.append("CFG_CXXFLAGS_PCH_I=-include")
+                    # ... and the coroutine flag that --timing (the harness's own clock) needs
+                    cmd.append("CFG_CXXFLAGS_COROUTINES=-fcoroutines")
+                    cmd += ["OPT_FAST=-O2", "OPT_GLOBAL=-O2"]
             return cmds
 
     return IcarusRunner() if name == "icarus" else VerilatorRunner()

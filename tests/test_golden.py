@@ -229,3 +229,39 @@ def test_bad_input_errors():
         get_unit("mac_int8xint8", acc_bits=12)
     with pytest.raises(MacforgeError, match="overflow must be 'wrap' or 'saturate', not 'clip'"):
         get_unit("mac_int8xint8", overflow="clip")
+
+
+@pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_asym", 16), ("int4_asym", 8), ("fp4_e2m1", None),
+                                       ("int8", None)])
+def test_gemm_pair_decode_equals_per_code_decode(fmt, group):
+    """The BLAS path decodes two uint8 codes per lookup (``_decode_float``: a table of code
+    pairs per zero point); its weights equal ``decode_weights_into``'s per-code ones bit for
+    bit, through every zero point and every code pair, and gemm equals the int64 matmul on the
+    pair path, on int64 codes and on an odd K (the per-code fallback)."""
+    from models.golden import _api
+    from models.golden import _kernels as K
+    from models.units import weight_decode
+
+    f = get_format(fmt)
+    rng = np.random.default_rng(zlib.crc32(fmt.encode()))
+    dec = weight_decode(f)
+    table, zmask, zscale = dec.as_arrays()
+    nc = len(table)
+    n, k = 16, 2 * nc * nc  # every ordered code pair at each even position of a row
+    pairs = np.array([(c0, c1) for c0 in range(nc) for c1 in range(nc)], dtype=np.uint8).reshape(-1)
+    codes = np.stack([np.roll(pairs, 2 * i) for i in range(n)]).astype(np.uint8)
+    gs = group or k
+    zp = (np.arange(n * (k // gs)).reshape(n, k // gs) % (dec.zp_max + 1)) if group else None
+    zz = np.zeros((n, 0), np.int64) if zp is None else zp
+    ref = K.decode_weights_into(codes, zz, gs, table, zmask, zscale, np.empty((n, k), np.int64))
+    got = _api._decode_float(codes, zz, gs, table, zmask, zscale, np.float32)
+    np.testing.assert_array_equal(got, ref.astype(np.float32))
+    assert np.array_equal(got.astype(np.int64), ref)
+    acts = rng.integers(-128, 128, (3, k)).astype(np.int8)
+    kw = {"zero_points": zp, "group_size": group} if group else {}
+    want = acts.astype(np.int64) @ ref.T
+    np.testing.assert_array_equal(golden.gemm(codes, acts, f, acc_bits=40, **kw), want)
+    np.testing.assert_array_equal(golden.gemm(codes.astype(np.int64), acts, f, acc_bits=40, **kw), want)
+    if not group:  # odd K: one code per lookup
+        np.testing.assert_array_equal(golden.gemm(codes[:, 1:], acts[:, 1:], f, acc_bits=40),
+                                      acts[:, 1:].astype(np.int64) @ ref[:, 1:].T)

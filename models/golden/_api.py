@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from typing import Any, Callable
 
 import numpy as np
@@ -282,6 +284,26 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
     return shift
 
 
+def _decode_float(codes: np.ndarray, zz: np.ndarray, gs: int, table: np.ndarray, zp_mask: np.ndarray,
+                  zp_scale: int, dtype: Any) -> np.ndarray:
+    """The decoded (N, K) weights (zero points folded in) as ``dtype``. Codes of at most 4 bits
+    stored as uint8 go two per lookup through a table of code pairs per zero point
+    (``K.decode_pairs_into``, the same values); anything else one per lookup."""
+    n, k = codes.shape
+    out = np.empty((n, k), dtype=dtype)
+    if (dtype is np.float32 and codes.dtype == np.uint8 and codes.flags.c_contiguous and k % 2 == 0
+            and gs % 2 == 0 and len(table) <= 16 and sys.byteorder == "little"):
+        nz = int(zz.max()) + 1 if zz.size else 1
+        t = np.zeros((nz, 16), dtype=np.int64)
+        t[:, : len(table)] = table[None, :] - zp_scale * np.arange(nz)[:, None] * zp_mask[None, :].astype(np.int64)
+        bits = t.astype(np.float32).view(np.uint32).astype(np.uint64)
+        c = np.arange(256)
+        ptab = bits[:, c & 15] | (bits[:, c >> 4] << np.uint64(32))  # (c0, c1) -> c0 | c1 << 4
+        K.decode_pairs_into(codes.view(np.uint16), zz, gs // 2, ptab, out.view(np.uint64))
+        return out
+    return K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, out)  # type: ignore[no-any-return]
+
+
 def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np.ndarray | None,
                   group: int | None, zp_mask: np.ndarray, zp_scale: int, wdtype: Any, pmax: int) -> np.ndarray:
     """Exact int64 ``acts @ W.T`` (W = the decoded codes, zero points folded in) through float
@@ -303,7 +325,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     else:
         dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
     af = acts.astype(dtype)
-    wf = K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, np.empty((n, k), dtype=dtype))
+    wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype)
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
     # K-blocking: BLAS writes each block into one float buffer, added into the int64 result

@@ -10,10 +10,10 @@ range. Integer widths are ≤ 62 bits, so every intermediate fits int64 exactly.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
-           "add_block_into", "gemm_sequential"]
+           "decode_pairs_into", "add_block_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -124,6 +124,26 @@ def decode_table_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type:
             for j in range(g * group, (g + 1) * group):
                 out[i, j] = tab[codes[i, j]]
     return out
+
+
+@njit(cache=True)
+def decode_pairs_into(codes2, zp, group2, ptab, out2):  # type: ignore[no-untyped-def]
+    """``decode_table_into`` for 4-bit codes stored one per byte, two codes per lookup: ``codes2``
+    is the (N, K) uint8 code matrix viewed as (N, K/2) uint16 (little-endian: code 2j in the low
+    byte), ``out2`` the (N, K) float32 output viewed as (N, K/2) uint64, ``ptab[z, c0 | c1 << 4]``
+    the two float32 weights (bits) of the code pair (c0, c1) at zero point z (one row, z = 0,
+    without zero points; then ``zp`` is (N, 0) and ``group2`` = K/2). Half the loads and stores of
+    one lookup per code: the decode is the part of a BLAS GEMM that BLAS does not do."""
+    n, k2 = codes2.shape
+    has_zp = zp.shape[1] > 0
+    for i in range(n):
+        for g in range(k2 // group2):
+            z = zp[i, g] if has_zp else 0
+            row = ptab[z]
+            for j in range(g * group2, (g + 1) * group2):
+                v = codes2[i, j]
+                out2[i, j] = row[(v & 0xF) | (v >> 4)]
+    return out2
 
 
 @njit(cache=True)
