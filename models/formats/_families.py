@@ -26,6 +26,7 @@ __all__ = [
     "crd_values",
     "nupes_format",
     "decoupleq_int2_format",
+    "decoupleq_int_format",
     "mxint8_element_format",
     "NF4_VALUES",
     "format_finfo",
@@ -501,19 +502,26 @@ def nupes_format(bits: int, a: float) -> Format:
     return fmt
 
 
-def decoupleq_int2_format() -> Format:
-    v = _twos(2)
+def decoupleq_int_format(bits: int) -> Format:
+    """decoupleQ's ``bits``-bit integers q in [-2^(b-1), 2^(b-1)-1] (two's complement codes)."""
+    _check_bits(bits, 2, 4, "decoupleq")
+    v = _twos(bits)
     return Format(
-        name="decoupleq_int2",
-        bits=2,
+        name=f"decoupleq_int{bits}",
+        bits=bits,
         kind="affine",
         values=v.astype(np.float64),
         tie_priority=_even_priority(v),
-        encodable=np.ones(4, dtype=bool),
-        description="decoupleQ 2-bit integers q in [-2, 1] (two's complement codes); "
-        "W = q·s + z with float (FP16) scale s and offset z per output channel and group",
+        encodable=np.ones(1 << bits, dtype=bool),
+        description=f"decoupleQ {bits}-bit integers q in [{int(v.min())}, {int(v.max())}] (two's "
+        "complement codes); W = q·s + z with float (FP16) scale s and offset z per output "
+        "channel and group",
         source="decoupleQ (arXiv 2404.12759), github bytedance/decoupleQ [PAPERS.md §4]",
     )
+
+
+def decoupleq_int2_format() -> Format:
+    return decoupleq_int_format(2)
 
 
 def mxint8_element_format() -> Format:

@@ -22,6 +22,9 @@ from scipy.linalg import solve_triangular
 from ..errors import MacforgeError
 from ..formats import Format, QuantizedTensor, Scaling
 
+#: columns per inner lazy-update sub-block (module docstring of gptq_quantize's loop)
+_SUB_BLOCK = 16
+
 __all__ = ["gptq_quantize", "gptq_quantize_shared", "split_rows", "GptqResult", "hessian"]
 
 
@@ -152,33 +155,45 @@ def gptq_quantize(w: np.ndarray, h: np.ndarray, fmt: Format, scaling: Scaling, *
             group_p[g], group_q[g] = _params(fmt, scaling, wa[:, g * gsize:(g + 1) * gsize])
 
     codes = np.zeros((n, k), dtype=fmt.code_dtype)
-    Q = np.zeros((n, k))
+    # transposed (in, out) layout: a column of W is a contiguous row, so the per-column error
+    # feedback touches contiguous memory
+    WT = np.ascontiguousarray(W.T)
+    QT = np.zeros((k, n))
     row_loss = np.zeros(n)
     for b0 in range(0, k, block_size):
         b1 = min(b0 + block_size, k)
-        W1 = W[:, b0:b1].copy()
+        bw = b1 - b0
+        W1 = WT[b0:b1].copy()
         E1 = np.zeros_like(W1)
         U1 = U[b0:b1, b0:b1]
-        for i in range(b1 - b0):
+        # two-level lazy updates: column i's error goes at once only to the columns of its
+        # sub-block [s0, s1); the rest of the block gets the sub-block's errors as one product
+        # when it ends (the same sums, reassociated)
+        s0, s1 = 0, min(_SUB_BLOCK, bw)
+        for i in range(bw):
+            if i == s1 or (i > s0 and group_p[0 if gsize is None else perm[b0 + i] // gsize] is None):
+                W1[s1:] -= U1[s0:i, s1:].T @ E1[s0:i]  # flush: columns >= i now up to date
+                s0, s1 = i, min(i + _SUB_BLOCK, bw)
             j = perm[b0 + i]  # original column index
             g = 0 if gsize is None else j // gsize
             if group_p[g] is None:  # first column of a group (input order): fit it now
-                cur = np.concatenate([W1[:, i:], W[:, b1:]], axis=1)[:, :gsize]
+                cur = np.concatenate([W1[i:], WT[b1:]], axis=0)[:gsize].T
                 group_p[g], group_q[g] = _params(fmt, scaling, cur)
             p = group_p[g]
             assert p is not None
-            c, q = _quant_col(fmt, p, W1[:, i])
+            c, q = _quant_col(fmt, p, W1[i])
             codes[:, j] = c
-            Q[:, b0 + i] = q
+            QT[b0 + i] = q
             d = U1[i, i]
-            err = (W1[:, i] - q) / d
-            row_loss += (W1[:, i] - q) ** 2 / d ** 2
-            W1[:, i:] -= np.outer(err, U1[i, i:])
-            E1[:, i] = err
-        W[:, b1:] -= E1 @ U[b0:b1, b1:]
+            r = W1[i] - q
+            row_loss += r * r / (d * d)
+            err = r / d
+            W1[i + 1:s1] -= np.outer(U1[i, i + 1:s1], err)
+            E1[i] = err
+        WT[b1:] -= U[b0:b1, b1:].T @ E1
 
     qt = _assemble(fmt, scaling, (n, k), codes, group_q)
-    weight = Q[:, inv_perm].astype(np.float32)
+    weight = QT[inv_perm].T.astype(np.float32)
     return GptqResult(qt, weight, float(row_loss.sum()), row_loss)
 
 

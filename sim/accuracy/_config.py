@@ -157,7 +157,8 @@ class QuantConfig:
                                 "--weights nupes<bits>_a<a> (e.g. nupes4_a1); a is the start")
         if rounding == "decoupleq" and (wf is None or wf.default_scaling is None
                                         or wf.default_scaling.method != "affine"):
-            raise MacforgeError("method decoupleq fits W ≈ q·s + z: give --weights decoupleq_int2")
+            raise MacforgeError("method decoupleq fits W ≈ q·s + z: give --weights decoupleq_int2 "
+                                "or decoupleq_int3")
         if smoothing is not None and af is None:
             raise MacforgeError(f"method {self.method} balances weight and activation "
                                 "quantization: give --acts FMT (e.g. int8)")

@@ -18,7 +18,7 @@ from models.quant import ActQuantizer
 from ._config import QuantConfig
 from ._smollm2 import ActHook, quantize_model
 
-__all__ = ["export_streams"]
+__all__ = ["export_streams", "load_operand_stream"]
 
 
 def export_streams(qc: QuantConfig, layer: str, path: str | Path,
@@ -29,7 +29,9 @@ def export_streams(qc: QuantConfig, layer: str, path: str | Path,
     the first evaluation window run through it, and the activation entering ``layer`` is
     quantized as the method quantizes it. Arrays: ``act_codes`` (tokens, in) integer values,
     ``act_scales``, ``weight_codes`` (out, in), ``weight_scales``, ``weight_zero_points``
-    (absent for symmetric formats); strings ``weight_format``, ``act_format``, ``layer``,
+    (absent for symmetric formats), ``weight_offsets`` (decoupleQ's float z; absent otherwise),
+    ``smoothing_scales`` (SmoothQuant / AQAS / SLAC: the per-input-channel s the activation was
+    divided by; absent without smoothing); strings ``weight_format``, ``act_format``, ``layer``,
     ``method``. Returns a summary (path, shapes, formats).
     """
     if qc.model != "smollm2":
@@ -70,6 +72,10 @@ def export_streams(qc: QuantConfig, layer: str, path: str | Path,
     }
     if qt.zero_points is not None:
         arrays["weight_zero_points"] = qt.zero_points
+    if qt.offsets is not None:
+        arrays["weight_offsets"] = qt.offsets
+    if qm.smoothing.get(layer) is not None:
+        arrays["smoothing_scales"] = qm.smoothing[layer]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz")
@@ -79,3 +85,37 @@ def export_streams(qc: QuantConfig, layer: str, path: str | Path,
     return {"path": str(out), "layer": layer, "act_shape": list(got["codes"].shape),
             "weight_shape": list(qt.codes.shape), "weight_format": qt.format.name,
             "act_format": qc.acts, "act_absmax_code": int(np.max(np.abs(got["codes"])))}
+
+
+def load_operand_stream(path: str | Path, n: int, dot_len: int | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n`` (activation, weight code, zero point) operand pairs of an exported file, in the
+    layout of ``rtl.flow``'s real-data stream (flat int64 arrays, one MAC each).
+
+    MAC ``m`` multiplies activation ``act_codes[t, j]`` by ``weight_codes[r, j]`` of the dot
+    product of token ``t`` and output row ``r``, walking ``j`` over the input (``dot_len`` =
+    the input width unless given: each dot product restarts the accumulator), then the next
+    row, then the next token; the zero point is that element's group's. Raises if the file
+    holds fewer than ``n`` products.
+    """
+    with np.load(path) as z:
+        act = np.asarray(z["act_codes"], dtype=np.int64)
+        wc = np.asarray(z["weight_codes"], dtype=np.int64)
+        zp = None if "weight_zero_points" not in z else np.asarray(z["weight_zero_points"], np.int64)
+    t_n, k = act.shape
+    r_n = wc.shape[0]
+    dl = k if dot_len is None else int(dot_len)
+    if not 1 <= dl <= k:
+        raise MacforgeError(f"dot_len must be in 1..{k}, not {dot_len!r}")
+    total = t_n * r_n * dl
+    if n > total:
+        raise MacforgeError(f"the exported streams hold {total} products of length {dl}, "
+                            f"fewer than the {n} asked")
+    m = np.arange(n)
+    j, dot = m % dl, m // dl
+    r, t = dot % r_n, dot // r_n
+    zps = None
+    if zp is not None:
+        g = k // zp.shape[1]
+        zps = zp[r, j // g]
+    return act[t, j], wc[r, j], zps

@@ -5,6 +5,7 @@ Results are cached as JSON under ``build/cache/quant/`` by the configuration's h
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -24,7 +25,8 @@ from ._blas import blas_threads, pinned_blas_threads
 from ._config import QuantConfig
 from ._smollm2 import ActHook, GoldenHook, KVQuantHook, linear_names, quantize_model, site_of
 
-__all__ = ["run_quant", "cached_result", "cache_dir", "reference_hidden", "window_kl"]
+__all__ = ["run_quant", "cached_result", "cache_dir", "reference_hidden", "window_kl",
+           "token_stats", "token_stats_path"]
 
 RESULT_VERSION = 1
 #: BLAS threads of every accuracy run (results depend on it in the last bits: ``_blas``)
@@ -78,6 +80,23 @@ def window_kl(j: int, window: int, logits: np.ndarray) -> np.ndarray:
     """Per-token KL(reference ‖ model) on every position of evaluation window ``j``."""
     ref = reference_hidden(j, window) @ rd.smollm2_weights(["token_embd"])["token_embd"].T
     return kl_per_token(ref, logits)
+
+
+def token_stats_path(qc: QuantConfig) -> Path:
+    """Where the per-token NLL / KL of ``qc``'s evaluation are kept (beside its result)."""
+    with pinned_blas_threads(RUN_BLAS_THREADS):
+        return cache_dir() / f"tokens_{qc.key()}_{blas_tag()}.npz"
+
+
+def token_stats(qc: QuantConfig) -> dict[str, np.ndarray] | None:
+    """Per-token ``nll`` (windows × (window - 1): the scored tokens, window-major) and ``kl``
+    (windows × window: every position) of a finished smollm2 run, or None if not kept (a
+    result cached before they were stored: run it again with ``use_cache=False``)."""
+    path = token_stats_path(qc)
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return {"nll": z["nll"], "kl": z["kl"]}
 
 
 def _finite(v: float) -> float | str:
@@ -156,6 +175,7 @@ def _run_quant(qc: QuantConfig, use_cache: bool, progress: bool,
         doc["cached"] = True
         return doc
     doc = _run_minilm(qc) if qc.model == "minilm" else _run_smollm2(qc, progress)
+    per_token = doc.pop("_per_token", None)
     doc["blas_threads"] = blas_threads()
     if with_reference and qc.model == "smollm2" and qc != qc.reference():
         # the reference does not depend on any quantization code: always taken from the cache
@@ -163,6 +183,11 @@ def _run_quant(qc: QuantConfig, use_cache: bool, progress: bool,
         doc["reference_perplexity"] = ref["perplexity"]
     elif qc.model == "smollm2":
         doc["reference_perplexity"] = doc["perplexity"]
+    if per_token is not None:  # paired bootstrap intervals between configurations need these
+        buf = io.BytesIO()
+        np.savez(buf, **per_token)
+        _atomic_write(path.with_name(path.name.replace("result_", "tokens_", 1)
+                                     .replace(".json", ".npz")), buf.getvalue())
     _atomic_write(path, json.dumps(doc, indent=1).encode())
     doc["cached"] = False
     return doc
@@ -204,10 +229,13 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
         kv_hook = KVQuantHook(ActQuantizer(qc.kv_format, "token", "dynamic"), set(blocks))
 
     kls: list[np.ndarray] = []
+    nlls: list[np.ndarray] = []
     wbar = _bar(qc.windows, "evaluate", progress)
 
     def on_window(j: int, seq: np.ndarray, logits: np.ndarray) -> None:
         kls.append(window_kl(j, qc.window, logits))
+        lg = logits[:-1]  # the same sums smollm2_perplexity forms, kept per token
+        nlls.append(rd._logsumexp_rows(lg) - lg[np.arange(lg.shape[0]), seq[1:]])
         wbar.update()
 
     ppl = rd.smollm2_perplexity(qc.windows, qc.window, weights=qm.weights or None,
@@ -270,6 +298,7 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
         "notes": _notes(qc),
         "timing_s": {"load": round(t_load, 2), "quantize": round(t_quant, 2),
                      "evaluate": round(t_eval, 2)},
+        "_per_token": {"nll": np.stack(nlls), "kl": np.stack(kls)},
     }
 
 

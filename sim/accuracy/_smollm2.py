@@ -219,6 +219,8 @@ class QuantizedModel:
     """each quantized linear's weight right before rounding (smoothed, float)"""
     static_scales: dict[str, float] = field(default_factory=dict)
     alphas: dict[str, float] = field(default_factory=dict)
+    smoothing: dict[str, np.ndarray] = field(default_factory=dict)
+    """per consumer linear: the input-channel scales s its input was divided by"""
     gptq_loss: dict[str, float] = field(default_factory=dict)
     exponents: dict[str, float] = field(default_factory=dict)
     bits: dict[str, int] = field(default_factory=dict)
@@ -337,6 +339,8 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
                     s, alpha = _aqas(qc, x, ws, cons, p, scalings, act_q, groups, rng)
                     qm.alphas[p + site] = alpha
                 _fold(cur, i, site, s, cfg)
+                for c in cons:
+                    qm.smoothing[p + c] = s
                 x = x / s.astype(np.float32)[None, :]
                 caps[site] = x
             if act_q is not None and qc.act_calibration == "static":
