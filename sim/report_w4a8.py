@@ -89,7 +89,7 @@ class W4A8Data:
 
 CSV_NAMES = {
     "main": "w4a8_mac.csv", "components": "w4a8_components.csv", "calibration": "w4a8_calibration.csv",
-    "clock": "w4a8_clock_energy.csv", "cell_energy": "w4a8_cell_energy.csv",
+    "cells": "w4a8_cells.csv", "clock": "w4a8_clock_energy.csv", "cell_energy": "w4a8_cell_energy.csv",
     "equal_frequency": "w4a8_equal_frequency.csv",
     "area_delay": "w4a8_area_delay.csv", "acc_width": "w4a8_acc_width.csv", "right_sized": "w4a8_right_sized.csv",
     "lanes": "w4a8_lanes.csv", "pipeline": "w4a8_pipeline.csv", "variants": "w4a8_variants.csv",
@@ -105,8 +105,8 @@ def measure_w4a8(seed: int = 0) -> W4A8Data:
     """Every measured table of the report as a DataFrame (see ``CSV_NAMES``), plus metadata."""
     from models.cost import HOROWITZ_45NM_PJ
     from rtl.flow import (ABC_SCRIPT, CELL_ENERGY_VARIANTS, DFF_CLOCK_ENERGY, FO4_NS, GENERIC_SOURCE, MAPPINGS,
-                          MULT8_VERILOG, NAND2_UM2, PJ_ANCHOR, SYNTH_VARIANTS, pj_per_toggle_unit, synth_gates,
-                          synth_unit, tool_version, unit_energy)
+                          MULT8_VERILOG, NAND2_UM2, PJ_ANCHOR, SYNTH_VARIANTS, cell_library, pj_per_toggle_unit,
+                          synth_gates, synth_unit, tool_version, unit_energy)
     from sim.accel import HOROWITZ_45NM_AREA_UM2
     from sim.costfit import fit_area, fit_energy
 
@@ -168,6 +168,18 @@ def measure_w4a8(seed: int = 0) -> W4A8Data:
          "our_um2": m8.nand2_eq * NAND2_UM2, "our_pj": HOROWITZ_45NM_PJ["int8_mult"],
          "ref_um2": HOROWITZ_45NM_AREA_UM2["int8_mult"], "ref_pj": HOROWITZ_45NM_PJ["int8_mult"], "anchor": True},
     ])
+
+    # ------------------------------------------------------------ the cell library's figures
+    # per cell relative to a NAND2 (the constants every energy and delay rests on) and where the
+    # energy of INT8 and dINT4-B goes (toggles of the nets each cell type drives, load included)
+    T["cells"] = pd.DataFrame([
+        {"cell": c["cell"], "area_um2": c["area"], "nand2_eq": c["nand2_eq"],
+         "input_cap_rel": max(c["input_cap_rel"].values()), "internal_energy_rel": c["toggle_energy_rel"],
+         "clock_energy_rel": c["clock_energy_rel"], "delay_fo1_ps": 1000 * c["delay_fo1_ns"],
+         **{f"energy_per_mac_nand2_{_short(u)}": e_rand[u]["by_cell_type"].get(c["cell"], 0.0) for u in (BASE, D_SYM)},
+         **{f"clock_energy_per_mac_nand2_{_short(u)}": e_rand[u]["clock_energy_per_mac_nand2"] if c["clock_energy_rel"]
+            else 0.0 for u in (BASE, D_SYM)}}
+        for c in cell_library().cell_table()])
 
     # ------------------------------------------------------------ energy sensitivities
     _log("clock-energy and cell-energy sensitivities")
@@ -489,6 +501,9 @@ def render_w4a8(d: W4A8Data) -> str:
     ef = T["equal_frequency"]
     cands = T["candidates"]
     lib_ck = m["dff_clock_energy"]
+    cells = T["cells"]
+    tot = {u: float(cells[f"energy_per_mac_nand2_{_short(u)}"].sum() + cells[f"clock_energy_per_mac_nand2_{_short(u)}"].sum())
+           for u in (BASE, D_SYM)}
     a_sym, a_asym = main.loc[D_SYM, "area_ratio"], main.loc[D_ASYM, "area_ratio"]
     er_sym, el_sym = main.loc[D_SYM, "energy_ratio_random"], main.loc[D_SYM, "energy_ratio_real"]
 
@@ -674,6 +689,23 @@ def render_w4a8(d: W4A8Data) -> str:
         "Our µm² = NAND2-eq × 0.798 µm² (NanGate45 X1 cell areas, no placement utilization or wires). The multiplier's "
         "pJ is the anchor that sets our pJ scale, so its energy ratio is 1 by construction; the MAC row is the "
         "independent check (its flip-flops and adder are not in the anchor).",
+        "",
+        "### The generic cell library and where the energy goes",
+        "",
+        _md_table(["cell", "µm²", "NAND2-eq", "input C / NAND2's", "internal energy / NAND2 toggle",
+                   "clock energy / NAND2 toggle", "delay FO1 ps"]
+                  + [f"{_short(u)} NAND2 toggles/MAC (share)" for u in (BASE, D_SYM)],
+                  [[r["cell"], _f(r["area_um2"], ".3f"), _f(r["nand2_eq"], ".2f"), _f(r["input_cap_rel"], ".2f"),
+                    _f(r["internal_energy_rel"], ".2f"), _f(r["clock_energy_rel"], ".2f"), _f(r["delay_fo1_ps"], ".1f")]
+                   + [f"{_f(r[f'energy_per_mac_nand2_{_short(u)}'] + r[f'clock_energy_per_mac_nand2_{_short(u)}'])} "
+                      f"({_f((r[f'energy_per_mac_nand2_{_short(u)}'] + r[f'clock_energy_per_mac_nand2_{_short(u)}']) / tot[u], '.0%')})"
+                      for u in (BASE, D_SYM)] for r in T["cells"].to_dict("records")]),
+        "",
+        "Input C: the largest input pin's capacitance. Internal energy: per output toggle, the output's own and the "
+        "cell's internal nodes, load excluded (logical effort; a NAND2 toggle = its internal energy + one NAND2 input "
+        "of load). Energy per MAC (random data, library weighing): the toggles of the nets each cell type drives, with "
+        "their loads; the DFF row includes the clock energy. These per-cell figures are what the two sensitivities "
+        "below vary.",
         "",
         "## Energy ratio across the flip-flop clock energy",
         "",
