@@ -74,7 +74,9 @@ def main() -> int:
                      "evaluate_s": doc["timing_s"]["evaluate"],
                      "perplexity": round(doc["perplexity"], 3),
                      "kl_vs_reference": round(doc["kl_vs_reference"], 4),
-                     "weight_bits_per_element": round(doc["weight_bits_per_element"], 4)})
+                     "weight_bits_per_element": round(doc["weight_bits_per_element"], 4),
+                     "quantize_cpu_s_by_phase": "; ".join(
+                         f"{k} {v:.1f}" for k, v in doc.get("quantize_cpu_s", {}).items()) or "–"})
         print(f"{label}: {wall:.1f} s (goal {goal:.0f} s), PPL {doc['perplexity']:.3f}",
               file=sys.stderr)
     load_end = os.getloadavg()
@@ -117,6 +119,9 @@ def main() -> int:
                      f"{r['goal_s']:.0f} | {r['met']} | "
                      f"{r['quantize_s']} | {r['evaluate_s']} | {r['perplexity']} | "
                      f"{r['kl_vs_reference']} | {r['weight_bits_per_element']} |")
+    lines += ["", "Quantize CPU s by phase (process CPU time inside the calibrated path; RTN "
+              "without calibration has no phases):", ""]
+    lines += [f"* {r['run']}: {r['quantize_cpu_s_by_phase']}" for r in rows]
     lines += ["", "Where the time goes: `quantize s` is the weight quantization (and calibration), "
               "`evaluate s` the quantized forward over the evaluation windows, activation "
               "quantization included (both measured above). `CPU s` is this process's CPU time: "

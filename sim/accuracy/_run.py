@@ -298,6 +298,8 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
         "notes": _notes(qc),
         "timing_s": {"load": round(t_load, 2), "quantize": round(t_quant, 2),
                      "evaluate": round(t_eval, 2)},
+        **({"quantize_cpu_s": {k: round(v, 2) for k, v in qm.phase_s.items()}}
+           if qm.phase_s else {}),
         "_per_token": {"nll": np.stack(nlls), "kl": np.stack(kls)},
     }
 

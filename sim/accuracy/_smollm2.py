@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+import time
 from typing import Any
 
 import numpy as np
@@ -227,6 +228,14 @@ class QuantizedModel:
     """element bits per linear of a bit allocation"""
     calib_sequences: int = 0
     allocation: dict[str, Any] = field(default_factory=dict)
+    phase_s: dict[str, float] = field(default_factory=dict)
+    """process CPU seconds of the calibrated path's phases (calibration forwards, smoothing
+    search, Hessian rounding, RTN)"""
+
+    def add_time(self, phase: str, t0: float) -> float:
+        t = time.process_time()
+        self.phase_s[phase] = self.phase_s.get(phase, 0.0) + t - t0
+        return t
 
 
 def _scaling_for(fmt: Format, group: int | str | None, name: str, in_features: int,
@@ -322,12 +331,15 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
     last = max(blocks)
     for i in range(last + 1):
         p = f"blk.{i}."
+        t0 = time.process_time()
         if i not in block_set:
             streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
+            qm.add_time("calibration forward", t0)
             continue
         for lin in rd.SMOLLM2_LINEARS + ("attn_norm", "ffn_norm"):
             cur[p + lin] = np.array(all_w[p + lin], dtype=np.float32)
         caps = _capture_sites(streams, i, cur)
+        t0 = qm.add_time("calibration forward", t0)
         for site, (cons, _, _) in SITES.items():
             x = caps[site]
             if qc.smoothing is not None:
@@ -345,6 +357,8 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
                 caps[site] = x
             if act_q is not None and qc.act_calibration == "static":
                 qm.static_scales[p + site] = act_q.static_scale(float(np.max(np.abs(x))))
+        if qc.smoothing is not None or qc.act_calibration == "static":
+            t0 = qm.add_time("smoothing search" if qc.smoothing else "static scales", t0)
         for lin in ("attn_norm", "ffn_norm"):
             qm.weights[p + lin] = cur[p + lin]
         for site, (cons, _, _) in SITES.items():
@@ -382,6 +396,7 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
                     qm.weights[name], q = _rtn(cur[name], wfmt, scalings[name])
                     if q is not None:
                         qm.qweights[name] = q
+            t0 = qm.add_time({"gptq": "gptq", "decoupleq": "decoupleq"}.get(qc.rounding, "rtn"), t0)
             for name in names:
                 cur[name] = qm.weights[name]
                 if progress:
@@ -389,6 +404,7 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
         del caps
         if i < last:
             streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
+            qm.add_time("calibration forward", t0)
     return qm
 
 
