@@ -55,6 +55,8 @@ UNITS = {"int8": "mac_int8xint8", "int4": "mac_int4xint8", "dint4_asym": "mac_di
 #: accelerator specs (examples/arch) whose PE computes the format: J/token for SmolLM2 decode
 ARCHS = {"int8": "w8a8_int8", "dint4_sym": "w4a8_dint", "nf4": "w4a8_lut4"}
 FISHER_MEANS = (3.0, 3.5, 4.0)
+#: calibration budgets of the GPTQ budget table
+BUDGETS = (2048, 8192)
 UNIFORM_BITS = (3, 4, 5, 6)
 
 
@@ -108,6 +110,13 @@ def report_configs() -> list[Row]:
         for w in W4:
             rows.append(Row("main", f"W4A8 {w} {METHOD_LABEL[m]}",
                             _qc(weights=w, group=64, acts="int8", method=m)))
+    # the same GPTQ rows at the other calibration budget (the under-calibration evidence)
+    rows += [Row("budget", f"W4A16 int4 g64 GPTQ, {n} calibration tokens",
+                 _qc(weights="int4", group=64, method="gptq", calib_tokens=n))
+             for n in BUDGETS]
+    rows += [Row("budget", f"W4A8 {w} AQAS+GPTQ, {n} calibration tokens",
+                 _qc(weights=w, group=64, acts="int8", method="aqas+gptq", calib_tokens=n))
+             for w in ("int4_asym", "dint4_asym") for n in BUDGETS]
     rows += [Row("low", "W4A16 int4 g64 GPTQ", _qc(weights="int4", group=64, method="gptq")),
              Row("low", "W2A16 int2 g64 RTN", _qc(weights="int2", group=64)),
              Row("low", "W2A16 int2 g64 GPTQ", _qc(weights="int2", group=64, method="gptq")),
@@ -349,10 +358,17 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
               "decoupleQ runs on `decoupleq_int2` / `decoupleq_int3` (integers in [−2, 1] / "
               "[−4, 3] with an FP16 scale and an FP16 offset per row and group of 64, the paper's "
               "W ≈ q·s + z, layer-wise alternating steps, 2 iterations, no block-wise step); "
-              "int2/int3 RTN and GPTQ on the symmetric grids with FP32 group-64 scales — the "
-              "bits/elem column gives the storage each really uses (equal here: 32 bits per "
-              "group of 64 either way).", "",
+              "int2/int3 RTN and GPTQ on the symmetric grids with one FP16 scale per group of "
+              "64 — the bits/elem column gives the storage each really uses: decoupleQ's offset "
+              "costs 16 more bits per group (+0.25 b/elem). Its own default group of 128 (the "
+              "bits of int<b> g64) does not divide SmolLM2's d = 576.", "",
               ] + _ci_lines(rows, docs) + _gptq_check_lines(docs) + [
+              "### GPTQ's calibration budget at the model level", "",
+              table([n for n in [r.label for r in rows if r.table == "budget"] + [
+                  "W4A16 int4 RTN", "W4A8 int4_asym AQAS", "W4A8 dint4_asym AQAS"] if n in cells]),
+              "",
+              "The 8192-token rows are the ones in the tables above. AQAS rows calibrate on "
+              f"{CALIB['calib_tokens']} tokens (their α search scores 512 of them).", "",
               "## Fisher bit allocation vs uniform (W-only, int<b> g64, RTN)", "",
               table([r.label for r in rows if r.table == "fisher"
                      or r.label == "W4A16 int4 RTN"]), ""]
@@ -510,6 +526,21 @@ def _departures(docs: dict[str, Any], ref_ppl: float | None) -> list[str]:
                 agree = "" if (pb < pa) == (kb < ka) else " — the KL says the opposite"
                 out.append(f"* W4A8 {meth}: {b} {verdict} {a} in perplexity here (PPL {pb:.3f} "
                            f"vs {pa:.3f}, {pb - pa:+.3f}; KL {kb:.4f} vs {ka:.4f}{agree}).")
+    rtn16 = docs.get("W4A16 int4 RTN")
+    gq = [(n, docs.get(f"W4A16 int4 g64 GPTQ, {n} calibration tokens")) for n in BUDGETS]
+    gq = [(n, d) for n, d in gq if d is not None]
+    if rtn16 is not None and gq:
+        parts = [f"{n} tokens PPL {d['perplexity']:.3f} / KL {d['kl_vs_reference']:.4f}"
+                 for n, d in gq]
+        out.append(f"* W4A16 int4 g64: GPTQ {'; '.join(parts)} vs RTN PPL "
+                   f"{rtn16['perplexity']:.3f} / KL {rtn16['kl_vs_reference']:.4f}: GPTQ beats RTN "
+                   "in perplexity at "
+                   + (", ".join(str(n) for n, d in gq if d["perplexity"] < rtn16["perplexity"])
+                      or "no budget")
+                   + " calibration tokens, not at "
+                   + (", ".join(str(n) for n, d in gq if d["perplexity"] >= rtn16["perplexity"])
+                      or "any")
+                   + " (the reference GPTQ code calibrates on 128 × 2048 tokens).")
     for mb in FISHER_MEANS:
         d = docs.get(f"Fisher allocation, mean {mb:g} bits")
         if d is None:

@@ -342,6 +342,8 @@ def test_w4a8_accuracy_section_on_a_tiny_slice(tmp_path: Path, monkeypatch: pyte
     # the head-to-head and the Pareto rows come from the same documents and the cost model
     diff = ppl["W4A8 dint4_sym RTN"] - ppl["W4A8 int4 RTN"]
     assert f"| RTN | int4 → dint4_sym | {ppl['W4A8 int4 RTN']:.3f} |" in md and f"{diff:.3f}" in md
+    # the paired bootstrap row of the same pair, from the per-token NLL the runs kept
+    assert f"| W4A8 dint4_sym RTN − W4A8 int4 RTN | {diff:+.3f} [" in md
     from sim.accel import pe_cost
 
     e = pe_cost("mac_dint4_sym_xint8", "model").energy_per_mac_pj
