@@ -11,14 +11,17 @@ spec); the testbench never re-implements the arithmetic. How a run works:
 1. ``unit_instances``: the unit and (by default) a narrow-accumulator wrap and saturate variant
    of it, each converted to Verilog by ``rtl.verilog`` under its own module name.
 2. A generated harness (``testbench._harness``) instantiates them side by side, all fed the
-   same per-cycle input word.
+   same per-cycle input word (a long batched stream: several such lanes, each on its own part
+   of the stream, cut at reset cycles).
 3. A stimulus plan (``testbench._stimulus``): reset, every (w, a[, z]) pair, overflow runs,
    LUT programming, random en/clr/LUT/reset traffic, mid-stream resets, real data.
-4. cocotb (``cocotb_tools.runner``) runs the harness; the batched method moves the stimulus
-   and results through ``$readmemh``/``$writememh`` memories, the naive one drives and reads
+4. cocotb (``cocotb_tools.runner``) runs the harness. Batched: the harness clocks itself,
+   reads binary stimulus and expected records per chunk and compares every cycle's outputs
+   with the expected trace (``testbench._expected``, from golden) as it goes, writing the
+   outputs back (``$writememh``) only when something differed. Naive: cocotb drives and reads
    the ports from Python every cycle.
-5. The expected accumulator after every edge (``testbench._expected``, from golden) is
-   compared with numpy; mismatches come back with the failing cycles' inputs.
+5. Differences (from the dump, or every naive result) are compared again with numpy and come
+   back with the failing cycles' inputs.
 
 Systolic arrays (kind ``systolic``) follow the same steps with their own plan and check
 (``testbench._systolic``): tiles of k's (every pair through every PE, overflow, back-to-back at

@@ -10,7 +10,7 @@ of two modes:
   ``exp.bin``; then it drives word k into each lane, makes clock edge k from its own ``#1``
   delays (Verilator ``--timing``), compares every lane's outputs after edge k with the expected
   word (4-state ``!==``, only the first ``lane_len[p]`` cycles of lane p, from ``lanes.hex``),
-  counts the lane-cycles that differ in ``n_bad``, and toggles ``done``. The outputs of every
+  counts the lane-cycles that differ in ``n_bad``, and increments ``n_done``. The outputs of every
   cycle (every output port lane of every instance: ``acc`` of a MAC unit; out_valid, out_row, c
   of a systolic array) are written to ``res.hex`` (``$writememh``) only when something differed
   or ``dump_all`` is set, for the parent to analyse. Python is involved once per chunk; no clock
@@ -199,7 +199,7 @@ def _harness_verilog(
         "  input  wire dump_all,",
         f"  input  wire [{sw - 1}:0] ext_stim,",
         f"  output wire [{rw - 1}:0] res_now,",
-        "  output reg  done,",
+        "  output reg  [31:0] n_done,",
         "  output reg  [31:0] n_bad",
         ");",
         f"  localparam DEPTH = {depth};",
@@ -213,7 +213,7 @@ def _harness_verilog(
         "  reg clk_int;",
         "  integer i, p, fd, nread;",
         "  initial begin",
-        "    clk_int = 1'b0; s_int = 0; done = 1'b0; n_bad = 0;",
+        "    clk_int = 1'b0; s_int = 0; n_done = 0; n_bad = 0;",
         "  end",
         "  // naive: cocotb's clock; batched: the harness's own",
         "  wire clk_u = ext ? clk : clk_int;",
@@ -274,7 +274,7 @@ def _harness_verilog(
         "    end",
         "    s_int = 0;",
         '    if (dump_all || n_bad != 0) $writememh("res.hex", res, 0, n_cycles - 1);',
-        "    done = ~done;",
+        "    n_done = n_done + 1;",
         "  end",
         "endmodule",
     ]

@@ -218,6 +218,71 @@ def test_pack_unpack_roundtrip() -> None:
     assert (got[:2] == vals).all() and valid[:2].all() and not valid[2].any()
 
 
+def test_binary_records_and_fast_parse_match_hex() -> None:
+    """The batched harness's binary records carry the same bits as the hex words, and the
+    fixed-width fast path of the result parser equals the general one."""
+    from testbench._harness import c_record_bytes
+    from testbench._layout import (
+        pack_bytes,
+        pack_hex,
+        pack_result_bytes,
+        parse_hex_lines,
+        result_layout,
+        stim_layout,
+        unpack_hex,
+    )
+
+    ports = [
+        {"name": "rst", "direction": "in", "width": 1, "signed": False, "lanes": 1},
+        {"name": "w", "direction": "in", "width": 16 * 4, "signed": False, "lanes": 16},
+        {"name": "a", "direction": "in", "width": 16 * 8, "signed": True, "lanes": 16},
+    ]
+    lay = stim_layout(ports)
+    rng = np.random.default_rng(4)
+    cols = {"rst": rng.integers(0, 2, 40), "w": rng.integers(0, 16, (40, 16)),
+            "a": rng.integers(-128, 128, (40, 16))}
+    rec = pack_bytes(lay, cols)
+    assert rec.shape == (40, -(-lay.bits // 8))
+    hexwords = pack_hex(lay, cols).split()
+    for t in (0, 21, 39):
+        assert int.from_bytes(rec[t].tobytes(), "big") == int(hexwords[t], 16)
+    res = result_layout([32, 18, 5])
+    vals = rng.integers(-(1 << 4), 1 << 4, (40, 3)) * np.array([1 << 27, 1 << 13, 1])
+    rb = pack_result_bytes(res, vals)
+    text = "".join(f"{int.from_bytes(r.tobytes(), 'big'):0{res.hex_digits}x}\n" for r in rb).encode()
+    got, valid = unpack_hex(res, text)
+    assert (got == vals).all() and valid.all()
+    slow = parse_hex_lines(text.replace(b"\n", b"\n// 0x0\n", 1), res.hex_digits)
+    assert (slow == parse_hex_lines(text, res.hex_digits)).all()
+    assert [c_record_bytes(w) for w in (1, 8, 9, 17, 33, 64, 65, 152, 256)] == [1, 1, 2, 4, 8, 8, 12, 20, 32]
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_parallel_lanes_report_what_one_lane_reports(
+    sim: str, build_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream split over parallel harness lanes (at reset cycles) checks every cycle: with a
+    product-bit fault it reports the same mismatching cycles as the one-lane run, and failures
+    in the later lanes carry their cycle in the whole stream; without the fault it passes."""
+    import rtl
+    import testbench._run as run
+
+    _require(sim)
+    bug = rtl.Fault(kind="product_bit", bit=4)
+    kw = {"simulator": sim, "vectors": 12000, "seed": 4, "real_data": False, "build_root": build_root,
+          "keep_failed": False}
+    (one,) = testbench.run_units(["mac_int4xint8"], fault=bug, **kw)
+    monkeypatch.setattr(run, "LANE_MIN_CYCLES", 2048)
+    (many,) = testbench.run_units(["mac_int4xint8"], fault=bug, **kw)
+    assert (one.lanes, many.lanes) == (1, 8)
+    assert many.vectors == one.vectors and many.mismatches == one.mismatches > 0
+    ones = {(f["cycle"], f["got"]) for f in one.failures}
+    assert ones == {(f["cycle"], f["got"]) for f in many.failures}
+    (good,) = testbench.run_units(["mac_int4xint8"], variants=True, **kw)
+    assert good.lanes == 8 and good.mismatches == 0 and len(good.instances) >= 2
+
+
 def test_expected_trace_follows_golden_through_reset_and_lut_writes() -> None:
     """The expected trace is golden's, cut at a reset (acc and LUT back to reset state) and after a
     LUT write (the next cycle reads the new entry)."""
