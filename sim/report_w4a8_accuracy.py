@@ -134,16 +134,17 @@ def warm_cache(rows: Iterable[Row] | None = None, progress: bool = False,
                only: str | None = None) -> None:
     """Run every configuration not yet cached, in order (each result is cached as it ends).
 
-    ``tokens``: also re-run finished configurations whose per-token NLL / KL were not kept
-    (cached before they were), for the bootstrap intervals; ``only``: rows whose label
+    ``tokens``: also re-run finished configurations of a bootstrap pair whose per-token NLL /
+    KL were not kept (cached before they were); ``only``: rows whose label
     contains this text."""
     from sim.accuracy._run import token_stats
 
+    in_pairs = {n for pair in _ci_pairs() for n in pair}
     for r in rows if rows is not None else report_configs():
         if only is not None and only not in r.label:
             continue
         have = cached_result(r.qc)
-        if have is None or (tokens and token_stats(r.qc) is None):
+        if have is None or (tokens and r.label in in_pairs and token_stats(r.qc) is None):
             doc = run_quant(r.qc, progress=progress, use_cache=False)
             if have is not None and log is not None and doc["perplexity"] != have["perplexity"]:
                 log(f"{r.label}: re-run PPL {doc['perplexity']!r} differs from the cached "
@@ -477,6 +478,8 @@ def _gptq_check_lines(docs: dict[str, Any]) -> list[str]:
            for r in recs]
     worse = [r for r in recs if r["gptq_heldout"] > r["rtn_heldout"]]
     fit_gain = [r["rtn_fit"] / r["gptq_fit"] for r in recs]
+    worst = max((r for r in recs if r["fit_tokens"] == min(x["fit_tokens"] for x in recs)),
+                key=lambda r: r["gptq_heldout"] / r["rtn_heldout"])
     by_n: dict[int, list[float]] = {}
     for r in recs:
         by_n.setdefault(r["fit_tokens"], []).append(r["gptq_heldout"] / r["rtn_heldout"])
@@ -493,7 +496,8 @@ def _gptq_check_lines(docs: dict[str, Any]) -> list[str]:
             f"{len(worse)} of {len(recs)} cases. On the fitting tokens GPTQ cuts RTN's error "
             f"{min(fit_gain):.1f}-{max(fit_gain):.1f}x, so the algorithm does what it "
             "minimises; the gap to the held-out tokens is its Hessian fitting the calibration "
-            "text (widest where a linear has the most inputs, ffn_down: 1536). Hence "
+            f"text (worst at {min(by_n)} tokens: {worst['linear']}, {worst['in_features']} "
+            "inputs). Hence "
             f"the GPTQ and decoupleQ rows calibrate on {HESSIAN_CALIB['calib_tokens']} tokens "
             f"(the other calibrated rows: {CALIB['calib_tokens']}; AQAS's α search scores "
             "512 tokens either way).", ""]
@@ -501,7 +505,7 @@ def _gptq_check_lines(docs: dict[str, Any]) -> list[str]:
 
 CI_BLOCK, CI_DRAWS, CI_SEED = 51, 2000, 0
 GPTQ_CHECK: dict[str, Any] = dict(blocks=(5, 20), budgets=(2048, 8192), weights="int4", group=64,
-                                  damp=0.01)
+                                  damp=0.01, heldout_tokens=4096)
 #: set by ``--gptq-check``: compute the check if it is not cached
 GPTQ_CHECK_RUN = [False]
 
