@@ -316,6 +316,7 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
     png_pareto, pareto_rows = _pareto_png(plt, rows, cells, docs)
 
     n_tok = EVAL["windows"] * (EVAL["window"] - 1)
+    cis: dict[tuple[str, str], Any] = {}
     lines = [
         "# W4A8 accuracy on SmolLM2-135M, joined with silicon cost",
         "",
@@ -335,9 +336,11 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
         f"KL(FP ‖ quantized) over every position of those windows. The FP perplexity on this set"
         f" is {_f(ref_ppl)} (8 × 512: 23.716 — shorter windows give less context).",
         f"* Calibrated methods: {CALIB['calib_tokens']} Wikipedia tokens disjoint from the "
-        f"evaluation windows (4 × 512; SLAC: 8 × 256, the evaluation length; `macforge quant`'s default is 16 × 512), AQAS α grid of 20 "
-        f"points, GPTQ damp 0.01, block 128. Weights g64 unless named (d = 576 is not divisible "
-        f"by 128).",
+        f"evaluation windows (4 × 512; SLAC: 8 × 256, the evaluation length); rows rounded on "
+        f"a Hessian (GPTQ, AQAS+GPTQ, decoupleQ): {HESSIAN_CALIB['calib_tokens']} tokens "
+        f"(16 × 512, `macforge quant`'s default; why: the GPTQ check below). AQAS α grid of 20 "
+        f"points, GPTQ damp 0.01, block 128, no act-order. Weights g64 unless named (d = 576 "
+        f"is not divisible by 128).",
         "* Weight bits/elem include scales and zero points. Underflow share: Δu / (Δu + Δr) of "
         "the weight MSE summed over the linears (PAPERS.md §1.1), the part from values that "
         "round to zero.",
@@ -363,7 +366,7 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
               "64 — the bits/elem column gives the storage each really uses: decoupleQ's offset "
               "costs 16 more bits per group (+0.25 b/elem). Its own default group of 128 (the "
               "bits of int<b> g64) does not divide SmolLM2's d = 576.", "",
-              ] + _ci_lines(rows, docs) + _gptq_check_lines(docs) + [
+              ] + _ci_lines(rows, docs, cis) + _gptq_check_lines(docs) + [
               "### GPTQ's calibration budget at the model level", "",
               table([n for n in [r.label for r in rows if r.table == "budget"] + [
                   "W4A16 int4 RTN", "W4A8 int4_asym AQAS", "W4A8 dint4_asym AQAS"] if n in cells]),
@@ -394,7 +397,7 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
               "computes that format (examples/arch/w8a8_int8, w4a8_dint (dot8 dINT4-sym PEs), "
               "w4a8_lut4 (programmable-LUT PEs running NF4)) on SmolLM2-135M decode; the other "
               "formats have a MAC unit but no accelerator spec.", ""]
-    lines += ["## Where SmolLM2 departs from the papers", ""] + _departures(docs, ref_ppl) + [""]
+    lines += ["## Where SmolLM2 departs from the papers", ""] + _departures(docs, ref_ppl, cis) + [""]
     md = "\n".join(lines) + "\n"
     buf = io.StringIO()
     import csv
@@ -423,7 +426,8 @@ def _ci_pairs() -> list[tuple[str, str]]:
     return pairs
 
 
-def _ci_lines(rows: list[Row], docs: dict[str, Any]) -> list[str]:
+def _ci_lines(rows: list[Row], docs: dict[str, Any], ci_out: dict[tuple[str, str], Any] | None = None
+              ) -> list[str]:
     """Paired bootstrap intervals of ΔPPL and ΔKL between configurations (sim.accuracy._ci)."""
     from sim.accuracy._ci import paired_bootstrap
     from sim.accuracy._run import token_stats
@@ -437,7 +441,9 @@ def _ci_lines(rows: list[Row], docs: dict[str, Any]) -> list[str]:
         if ta is None or tb is None:
             no_tokens.append(f"{b} vs {a}")
             continue
-        ci = paired_bootstrap(ta, tb, seed=CI_SEED)
+        ci = paired_bootstrap(ta, tb, block=CI_BLOCK, draws=CI_DRAWS, seed=CI_SEED)
+        if ci_out is not None:
+            ci_out[(b, a)] = ci
         table.append([f"{b} − {a}", f"{ci.dppl:+.3f} [{ci.dppl_lo:+.3f}, {ci.dppl_hi:+.3f}]",
                       "yes" if ci.ppl_resolved else "no",
                       f"{ci.dkl:+.4f} [{ci.dkl_lo:+.4f}, {ci.dkl_hi:+.4f}]",
@@ -510,7 +516,8 @@ GPTQ_CHECK: dict[str, Any] = dict(blocks=(5, 20), budgets=(2048, 8192), weights=
 GPTQ_CHECK_RUN = [False]
 
 
-def _departures(docs: dict[str, Any], ref_ppl: float | None) -> list[str]:
+def _departures(docs: dict[str, Any], ref_ppl: float | None,
+                cis: dict[tuple[str, str], Any] | None = None) -> list[str]:
     """Plain statements computed from the finished rows (nothing tuned, nothing typed in)."""
     out = []
 
@@ -521,15 +528,21 @@ def _departures(docs: dict[str, Any], ref_ppl: float | None) -> list[str]:
     def kl(name: str) -> float:
         return float(docs[name]["kl_vs_reference"])
 
-    for meth in ("RTN", "AQAS", "AQAS+GPTQ"):
+    for meth in (METHOD_LABEL[m] for m in W4A8_METHODS):
         for a, b in (("int4_asym", "dint4_asym"), ("int4", "dint4_sym")):
             pa, pb = ppl(f"W4A8 {a} {meth}"), ppl(f"W4A8 {b} {meth}")
             if pa is not None and pb is not None:
                 verdict = "beats" if pb < pa else "does not beat"
                 ka, kb = kl(f"W4A8 {a} {meth}"), kl(f"W4A8 {b} {meth}")
                 agree = "" if (pb < pa) == (kb < ka) else " — the KL says the opposite"
+                ci = (cis or {}).get((f"W4A8 {b} {meth}", f"W4A8 {a} {meth}"))
+                sure = "" if ci is None else (
+                    f"; 95 % interval of ΔPPL [{ci.dppl_lo:+.3f}, {ci.dppl_hi:+.3f}], "
+                    + ("resolved" if ci.ppl_resolved else "not resolved")
+                    + f", of ΔKL [{ci.dkl_lo:+.4f}, {ci.dkl_hi:+.4f}], "
+                    + ("resolved" if ci.kl_resolved else "not resolved"))
                 out.append(f"* W4A8 {meth}: {b} {verdict} {a} in perplexity here (PPL {pb:.3f} "
-                           f"vs {pa:.3f}, {pb - pa:+.3f}; KL {kb:.4f} vs {ka:.4f}{agree}).")
+                           f"vs {pa:.3f}, {pb - pa:+.3f}; KL {kb:.4f} vs {ka:.4f}{agree}{sure}).")
     rtn16 = docs.get("W4A16 int4 RTN")
     gq = [(n, docs.get(f"W4A16 int4 g64 GPTQ, {n} calibration tokens")) for n in BUDGETS]
     gq = [(n, d) for n, d in gq if d is not None]
