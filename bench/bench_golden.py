@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import golden  # noqa: E402
 from models.formats import get_format  # noqa: E402
-from models.golden._api import _decode_float  # noqa: E402  (the decode alone, for its time)
+from models.golden._api import _balanced_block, _decode_float  # noqa: E402  (its block rule; the decode alone)
 from models.units import weight_decode  # noqa: E402
 
 # (M, N, K): square; 512 tokens × SmolLM2 ffn_down; a long K that needs K-blocking for every
@@ -60,12 +60,10 @@ def best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:
 
 def k_blocks(fmt: str, k: int) -> int:
     """How many float BLAS blocks golden.gemm splits K into for int8 activations (its rule:
-    kb = 2^24 // (max|w| · 128))."""
-    from models.units import weight_decode
-
+    blocks of at most 2^24 // (max|w| · 128) terms, balanced and 64-aligned)."""
     lo, hi = weight_decode(get_format(fmt)).int_range()
     kb = (1 << 24) // (max(abs(lo), abs(hi)) * 128)
-    return -(-k // kb)
+    return 1 if kb >= k else -(-k // _balanced_block(k, kb))
 
 
 def main() -> int:

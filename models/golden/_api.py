@@ -284,6 +284,20 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
     return shift
 
 
+def _balanced_block(k: int, kb_max: int, align: int = 64) -> int:
+    """A K-block length <= ``kb_max`` (the exactness bound) that splits K into as few blocks as
+    ``kb_max`` allows, of nearly equal length and starting on multiples of ``align`` elements
+    (a 64-byte boundary of float32 rows whose K is a multiple of 16) when the bound leaves room;
+    e.g. K = 18432 with the dINT4-A bound 5041 gives 4 blocks of 4608, not 3 × 5041 + 3309."""
+    nb = -(-k // kb_max)
+    kb = -(-k // nb)
+    up = -(-kb // align) * align
+    if up <= kb_max:
+        return up
+    down = kb_max // align * align
+    return down if down else kb
+
+
 def _decode_float(codes: np.ndarray, zz: np.ndarray, gs: int, table: np.ndarray, zp_mask: np.ndarray,
                   zp_scale: int, dtype: Any) -> np.ndarray:
     """The decoded (N, K) weights (zero points folded in) as ``dtype``. Codes of at most 4 bits
@@ -328,6 +342,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype)
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
+    kb = _balanced_block(k, kb)
     # K-blocking: BLAS writes each block into one float buffer, added into the int64 result
     out = np.zeros((m, n), dtype=np.int64)
     buf = np.empty((m, n), dtype=dtype)
