@@ -214,7 +214,10 @@ def cmd_energy(args: argparse.Namespace) -> int:
     names = _units_arg(args, ("mac", "dot", "systolic", "huffman"))
     if args.macs < 1:
         raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
-    recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay, liberty=args.liberty)
+    if args.clock_energy is not None and not (math.isfinite(args.clock_energy) and args.clock_energy >= 0):
+        raise MacforgeError(f"--clock-energy must be a finite number >= 0 of NAND2 toggles, not {args.clock_energy}")
+    recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay, liberty=args.liberty,
+                        clock_energy=args.clock_energy, cell_energy=args.cell_energy)
             for n in _progress(names, "energy")]
     _emit(recs, args.json, [("unit", "unit", "38"), ("data", "data", "7"), ("toggles/MAC", "toggles_per_mac", "12.1f"),
                             ("NAND2-toggles/MAC", "energy_per_mac_nand2", "18.1f"),
@@ -337,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--delay", default="zero", choices=["zero", "unit"])
     e.add_argument("--liberty", metavar="FILE", help="synthesize and weigh energy with this Liberty library")
+    e.add_argument("--clock-energy", type=float, metavar="NAND2", default=None,
+                   help="flip-flop clock-pin energy per cycle in NAND2 toggles (default: the library's; a sensitivity)")
+    e.add_argument("--cell-energy", default="library", metavar="WEIGHING",
+                   help="weighing of the combinational cells' internal energy, a sensitivity (default: library; "
+                        "rtl.flow.CELL_ENERGY_VARIANTS, an unknown name lists them)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_energy)
     r = sub.add_parser("report", help="regenerate reports/ (all sections, or the ones named)")

@@ -93,3 +93,14 @@ def test_report_unknown_section_exits_2_and_writes_nothing(capsys, tmp_path):
     assert rc == 2
     assert err.strip() == "macforge: error: unknown report section 'nope'; known: formats, w4a8, whatif, w4a8_accuracy, variable_length"
     assert sorted(p.name for p in rep.REPORTS.iterdir()) == before
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--cell-energy", "bogus", "unknown cell-energy variant 'bogus'; known: library, internal_x0.5"),
+    ("--clock-energy", "-1", "--clock-energy must be a finite number >= 0"),
+    ("--clock-energy", "nan", "--clock-energy must be a finite number >= 0"),
+])
+def test_energy_sensitivity_flags_refuse_bad_values(flag, value, message, capsys):
+    rc, out, err = run(capsys, "energy", "mac_int8xint8", flag, value)
+    assert rc == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
