@@ -22,12 +22,13 @@ sys.path.insert(0, str(ROOT))
 
 from models import golden  # noqa: E402
 from models.formats import get_format  # noqa: E402
-from models.golden._api import _balanced_block, _decode_float  # noqa: E402  (its block rule; the decode alone)
+from models.golden._api import _decode_float, k_block_bounds  # noqa: E402  (the decode alone; its block rule)
 from models.units import weight_decode  # noqa: E402
 
-# (M, N, K): square; 512 tokens × SmolLM2 ffn_down; a long K that needs K-blocking for every
-# format (float32 blocks stay exact up to 2^24 / max|w·a| terms: 16384 for int4, ~10k for dINT)
-SHAPES = [(2048, 2048, 2048), (512, 576, 1536), (256, 512, 18432)]
+# (M, N, K): square; 512 tokens × SmolLM2 ffn_down; long K that needs K-blocking: 18432 for
+# dINT-A (max|w| · Σ|a| ≤ 2^24 holds for ~10k uniform int8 terms with int4 weights, ~4.9k with
+# dINT-A), 49152 for every format
+SHAPES = [(2048, 2048, 2048), (512, 576, 1536), (256, 512, 18432), (256, 512, 49152)]
 FORMATS = ["int4", "dint4_sym", "dint4_asym"]
 REPEATS = 7
 GOAL_VS_BLAS = 0.9  # issue 10 item 8
@@ -58,12 +59,13 @@ def best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:
     return best, out
 
 
-def k_blocks(fmt: str, k: int) -> int:
-    """How many float BLAS blocks golden.gemm splits K into for int8 activations (its rule:
-    blocks of at most 2^24 // (max|w| · 128) terms, balanced and 64-aligned)."""
+def k_blocks(fmt: str, acts: np.ndarray) -> int:
+    """How many float BLAS blocks golden.gemm splits K into for these activations (its rule,
+    ``k_block_bounds``: blocks grow while max|w| · Σ|a| of every row stays ≤ 2^24)."""
     lo, hi = weight_decode(get_format(fmt)).int_range()
-    kb = (1 << 24) // (max(abs(lo), abs(hi)) * 128)
-    return 1 if kb >= k else -(-k // _balanced_block(k, kb))
+    wmax = max(abs(lo), abs(hi))
+    kb = (1 << 24) // (wmax * int(np.abs(acts.astype(np.int64)).max()))
+    return len(k_block_bounds(acts, kb, wmax, 1 << 24)) - 1
 
 
 def main() -> int:
@@ -101,7 +103,7 @@ def main() -> int:
             t_naive, ref = best_of(lambda: a64 @ wint.T, repeats=1)
             ok = bool(np.array_equal(out, ref))
             rows.append({
-                "M": m, "N": n, "K": k, "weight_format": fmt, "k_blocks": k_blocks(fmt, k),
+                "M": m, "N": n, "K": k, "weight_format": fmt, "k_blocks": k_blocks(fmt, acts),
                 "golden_s": t_gold, "blas_f32_s": t_blas, "naive_int64_s": t_naive, "decode_s": t_dec,
                 "golden_cpu_s": c_gold, "blas_f32_cpu_s": c_blas, "vs_blas_cpu": c_blas / c_gold,
                 "golden_gops": flops / t_gold / 1e9, "blas_f32_gflops": flops / t_blas / 1e9,
@@ -137,10 +139,11 @@ def main() -> int:
         "golden run alternately (BLAS, golden, BLAS, ...). `golden` is "
         "`models.golden.gemm` (int8 activations × 4-bit weight codes → int64 accumulators, "
         "wrap at 32 bits), including the weight decode. It uses float32 BLAS on K-blocks "
-        "small enough that Σ|w·a| ≤ 2^24, so every partial sum is an exactly representable "
-        "integer whatever the summation order (float64 below 2^53 otherwise); `K blocks` is how "
-        "many such blocks K is split into (each block's float result is added into the int64 "
-        "accumulators). The weight decode is one serial numba pass that looks up two 4-bit "
+        "small enough that max|w| · Σ|a| ≤ 2^24 for every row (runs of 256 columns), so every "
+        "partial sum is an exactly representable integer whatever the summation order (float64 "
+        "below 2^53 otherwise); `K blocks` is how many such blocks K is split into for these "
+        "uniform int8 activations (each block's float result is added into the int64 "
+        "accumulators; full-scale activations would need about twice as many). The weight decode is one serial numba pass that looks up two 4-bit "
         "codes at a time in a table of float32 code pairs per zero point (`decode s`: that pass "
         "alone on the same codes; it is work BLAS does not do, and on a quiet machine it is what "
         "separates golden from BLAS at small M). `blas_f32` is "

@@ -265,3 +265,35 @@ def test_gemm_pair_decode_equals_per_code_decode(fmt, group):
     if not group:  # odd K: one code per lookup
         np.testing.assert_array_equal(golden.gemm(codes[:, 1:], acts[:, 1:], f, acc_bits=40),
                                       acts[:, 1:].astype(np.int64) @ ref[:, 1:].T)
+
+
+def test_gemm_k_blocks_from_activation_sums_stay_exact():
+    """K-blocks grow while wmax·Σ|a| of every row stays ≤ 2^24: uniform int8 activations need
+    about half the blocks of the full-scale bound, a full-scale row pulls its blocks back to
+    that bound, and gemm stays equal to the int64 matmul either way."""
+    from models.golden._api import k_block_bounds
+
+    f = get_format("dint4_asym")
+    rng = np.random.default_rng(21)
+    n, k, group = 4, 18432, 128
+    codes = rng.integers(0, 16, (n, k)).astype(np.uint8)
+    zp = rng.integers(0, f.zero_point_max + 1, (n, k // group))
+    acts = rng.integers(-128, 128, (3, k)).astype(np.int8)
+    kb = (1 << 24) // (26 * 128)
+    b = k_block_bounds(acts, kb, 26, 1 << 24)
+    assert b[0] == 0 and b[-1] == k and len(b) - 1 < -(-k // kb)
+    for k0, k1 in zip(b[:-1], b[1:]):
+        assert k0 % 256 == 0 and 26 * np.abs(acts[:, k0:k1].astype(np.int64)).sum(1).max() <= 1 << 24
+    full = acts.copy()
+    full[1] = -128
+    bf = k_block_bounds(full, kb, 26, 1 << 24)
+    assert len(bf) - 1 >= -(-k // kb)
+    codes[0], zp[0] = 13, 0  # +26 half-units everywhere: row 1 of `full` sums to 18432·26·128 ≈ 2^25.8
+    from models.units import weight_decode
+    from models.golden import _kernels as K
+
+    table, zmask, zscale = weight_decode(f).as_arrays()
+    w = K.decode_weights_into(codes, zp, group, table, zmask, zscale, np.empty((n, k), np.int64))
+    for a in (acts, full):
+        np.testing.assert_array_equal(golden.gemm(codes, a, f, acc_bits=40, zero_points=zp, group_size=group),
+                                      a.astype(np.int64) @ w.T)

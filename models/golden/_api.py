@@ -265,7 +265,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     # wider ones are decoded to float64, exact below 2^53
     wdtype = np.float32 if wmax < _F32_EXACT else np.float64
     exact = _exact_matmul(ac, table, wc, zp if dec.zp_mask is not None else None, group_size, zp_mask, zp_scale,
-                          wdtype, pmax)
+                          wdtype, pmax, wmax)
     if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact
     lo = -(1 << (acc_bits - 1))
@@ -282,6 +282,37 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
         raise MacforgeError(f"product_round={product_round!r} needs an exact fractional power-of-two "
                             f"integer unit; {name} decodes in units of {dec.unit}")
     return shift
+
+
+_L1_SEGMENT = 256  # K-blocks from activation sums start on multiples of this many columns
+
+
+def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int) -> list[int]:
+    """K-block boundaries [0, ..., K] for the float BLAS path, each block exact below ``limit``.
+
+    Every partial sum a BLAS forms for output (m, n) over a block B is bounded by
+    Σ_{k∈B} |a_mk|·|w_nk| ≤ wmax · Σ_{k∈B} |a_mk|; blocks are grown over runs of
+    ``_L1_SEGMENT`` columns while that bound stays ≤ ``limit`` for every row. Activations below
+    full scale (real ones, or uniform int8 with mean |a| ≈ 64) so get blocks about amax / mean|a|
+    longer than the uniform ``kb`` = limit // (wmax·amax) (fewer BLAS calls); when one run
+    alone could exceed the limit, the uniform ``kb`` is used, balanced (``_balanced_block``)."""
+    m, k = acts.shape
+    if kb >= k:
+        return [0, k]
+    if wmax > 0 and wmax * _L1_SEGMENT * 128 <= limit and acts.dtype.kind in "iu":
+        seg = K.abs_segment_sums(acts, _L1_SEGMENT) * wmax
+        if seg.max() <= limit:
+            bounds, run = [0], np.zeros(m, dtype=np.int64)
+            for j in range(seg.shape[1]):
+                nxt = run + seg[:, j]
+                if nxt.max() > limit:
+                    bounds.append(j * _L1_SEGMENT)
+                    run = seg[:, j].copy()
+                else:
+                    run = nxt
+            return bounds + [k]
+    kb = _balanced_block(k, kb)
+    return list(range(0, k, kb)) + [k]
 
 
 def _balanced_block(k: int, kb_max: int, align: int = 64) -> int:
@@ -319,10 +350,12 @@ def _decode_float(codes: np.ndarray, zz: np.ndarray, gs: int, table: np.ndarray,
 
 
 def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np.ndarray | None,
-                  group: int | None, zp_mask: np.ndarray, zp_scale: int, wdtype: Any, pmax: int) -> np.ndarray:
+                  group: int | None, zp_mask: np.ndarray, zp_scale: int, wdtype: Any, pmax: int,
+                  wmax: int = 0) -> np.ndarray:
     """Exact int64 ``acts @ W.T`` (W = the decoded codes, zero points folded in) through float
     BLAS on K-blocks small enough to stay exact: every partial sum of a block is an integer of
-    magnitude <= kb·pmax <= 2^24 (float32) or 2^53 (float64), exact in any summation order."""
+    magnitude <= wmax·Σ|a| over the block <= 2^24 (float32) or 2^53 (float64), exact in any
+    summation order (``k_block_bounds``)."""
     m, k = acts.shape
     n = codes.shape[0]
     if pmax == 0 or k == 0:
@@ -342,12 +375,14 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype)
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
-    kb = _balanced_block(k, kb)
+    bounds = k_block_bounds(acts, kb, wmax, _F32_EXACT if dtype is np.float32 else _F64_EXACT)
+    if len(bounds) == 2:
+        return (af @ wf.T).astype(np.int64)
     # K-blocking: BLAS writes each block into one float buffer, added into the int64 result
     out = np.zeros((m, n), dtype=np.int64)
     buf = np.empty((m, n), dtype=dtype)
-    for k0 in range(0, k, kb):
-        np.matmul(af[:, k0:k0 + kb], wf[:, k0:k0 + kb].T, out=buf)
+    for k0, k1 in zip(bounds[:-1], bounds[1:]):
+        np.matmul(af[:, k0:k1], wf[:, k0:k1].T, out=buf)
         K.add_block_into(out, buf)
     return out
 

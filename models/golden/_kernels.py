@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
-           "decode_pairs_into", "add_block_into", "gemm_sequential"]
+           "decode_pairs_into", "abs_segment_sums", "add_block_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -144,6 +144,22 @@ def decode_pairs_into(codes2, zp, group2, ptab, out2):  # type: ignore[no-untype
                 v = codes2[i, j]
                 out2[i, j] = row[(v & 0xF) | (v >> 4)]
     return out2
+
+
+@njit(cache=True)
+def abs_segment_sums(acts, seg):  # type: ignore[no-untyped-def]
+    """(M, ceil(K / seg)) int64: Σ|a| of each row over each run of ``seg`` columns."""
+    m, k = acts.shape
+    ns = (k + seg - 1) // seg
+    out = np.zeros((m, ns), dtype=np.int64)
+    for i in range(m):
+        for s in range(ns):
+            t = np.int64(0)
+            for j in range(s * seg, min(k, (s + 1) * seg)):
+                v = np.int64(acts[i, j])
+                t += v if v >= 0 else -v
+            out[i, s] = t
+    return out
 
 
 @njit(cache=True)
