@@ -387,3 +387,17 @@ def test_gemm_machine_hash_is_cached_but_not_pickled() -> None:
 
     m3 = replace(m, rows=m.rows + 1)
     assert m3 != m and m3.params()[2] == m.rows + 1
+
+
+def test_spec_replace_memo_keeps_validation() -> None:
+    """Sub-table replaces are memoized for sweeps; a value equal to a cached one but of another
+    type (True == 1, 16.0 == 16) is still validated, not served from the memo."""
+    spec = load_arch(ROOT / "examples/arch/w8a8_int8.toml")
+    a = spec.replace(**{"array.rows": 1, "dram.bandwidth_gb_s": 34.0})
+    assert a.array.rows == 1 and a.dram.bandwidth_gb_s == 34.0
+    assert spec.replace(**{"array.rows": 1}).array == a.array
+    for bad in (True, 1.0):
+        with pytest.raises(MacforgeError, match="array.rows must be a positive integer"):
+            spec.replace(**{"array.rows": bad})
+    with pytest.raises(MacforgeError, match="array.rows must be a positive integer"):
+        spec.replace(**{"array.rows": [1]})  # unhashable: the unmemoized path validates it too

@@ -493,6 +493,11 @@ def _init_fields(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(f.name for f in fs), tuple(f.name for f in fs if f.init)
 
 
+@lru_cache(maxsize=1024)
+def _replace_memo(obj: Any, changes: tuple[tuple[str, type, Any], ...]) -> Any:
+    return _replace_path(obj, {k: v for k, _, v in changes})
+
+
 def _replace_path(obj: Any, changes: dict[str, Any]) -> Any:
     direct: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
@@ -506,7 +511,12 @@ def _replace_path(obj: Any, changes: dict[str, Any]) -> Any:
         else:
             direct[head] = v
     for head, sub in nested.items():
-        direct[head] = _replace_path(getattr(obj, head), sub)
+        child = getattr(obj, head)
+        try:  # a sweep sets the same few values of a sub-table over and over: build each once
+            # keyed with each value's type: 1, 1.0 and True are equal keys but not equal input
+            direct[head] = _replace_memo(child, tuple((k, type(v), v) for k, v in sorted(sub.items())))
+        except TypeError:  # an unhashable value (a list, a table)
+            direct[head] = _replace_path(child, sub)
     # what dataclasses.replace does: every init field not changed is carried over
     for name in init:
         if name not in direct:
