@@ -45,10 +45,13 @@ if TYPE_CHECKING:
 __all__ = [
     "SMOLLM2_LINEARS",
     "CodeStream",
+    "ExportedStream",
     "ForwardResult",
     "SmolLM2Config",
     "cache_dir",
     "int8_stream",
+    "load_operand_stream",
+    "read_exported_streams",
     "minilm_path",
     "minilm_weights",
     "news_text",
@@ -928,3 +931,71 @@ def weight_codes_stream(fmt_name: str, n: int, seed: int = 0) -> CodeStream:
         left -= take
         pos = (pos + take) % total
     return CodeStream(np.concatenate(codes), np.concatenate(zps) if zps else None)
+
+
+# ---------------------------------------------------------------------------------- exported streams
+class ExportedStream(NamedTuple):
+    """What ``macforge quant --export-streams`` wrote for one linear (``sim.accuracy``)."""
+
+    act_codes: np.ndarray  # (tokens, in) integer activation values
+    weight_codes: np.ndarray  # (out, in) format codes
+    weight_zero_points: np.ndarray | None  # (out, groups) or None
+    weight_format: str
+    act_format: str
+    layer: str
+    method: str
+
+
+def read_exported_streams(path: str | Path) -> ExportedStream:
+    """Read an exported-streams file (.npz); a missing file or array is a ``MacforgeError``."""
+    p = Path(path)
+    if not p.is_file():
+        raise MacforgeError(f"{p}: no such exported-streams file (write one with macforge quant --export-streams)")
+    try:
+        with np.load(p) as z:
+            missing = [k for k in ("act_codes", "weight_codes", "weight_format", "act_format") if k not in z]
+            if missing:
+                raise MacforgeError(f"{p}: not an exported-streams file (missing {', '.join(missing)})")
+            act = np.asarray(z["act_codes"], dtype=np.int64)
+            wc = np.asarray(z["weight_codes"], dtype=np.int64)
+            zp = None if "weight_zero_points" not in z else np.asarray(z["weight_zero_points"], np.int64)
+            meta = {k: str(z[k]) if k in z else "" for k in ("weight_format", "act_format", "layer", "method")}
+    except (OSError, ValueError) as e:
+        raise MacforgeError(f"{p}: cannot read exported streams ({e})") from None
+    if act.ndim != 2 or wc.ndim != 2 or act.shape[1] != wc.shape[1]:
+        raise MacforgeError(f"{p}: act_codes {act.shape} and weight_codes {wc.shape} must be (tokens, K) and (out, K)")
+    if zp is not None and (zp.ndim != 2 or zp.shape[0] != wc.shape[0] or wc.shape[1] % zp.shape[1]):
+        raise MacforgeError(f"{p}: weight_zero_points {zp.shape} do not tile weight_codes {wc.shape}")
+    return ExportedStream(act, wc, zp, **meta)
+
+
+def load_operand_stream(path: str | Path, n: int, dot_len: int | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n`` (activation, weight code, zero point) operand pairs of an exported file, in the
+    layout of ``rtl.flow``'s real-data stream (flat int64 arrays, one MAC each).
+
+    MAC ``m`` multiplies activation ``act_codes[t, j]`` by ``weight_codes[r, j]`` of the dot
+    product of token ``t`` and output row ``r``, walking ``j`` over the input (``dot_len`` =
+    the input width unless given: each dot product restarts the accumulator), then the next
+    row, then the next token; the zero point is that element's group's. Raises if the file
+    holds fewer than ``n`` products.
+    """
+    ex = read_exported_streams(path)
+    act, wc, zp = ex.act_codes, ex.weight_codes, ex.weight_zero_points
+    t_n, k = act.shape
+    r_n = wc.shape[0]
+    dl = k if dot_len is None else int(dot_len)
+    if not 1 <= dl <= k:
+        raise MacforgeError(f"dot_len must be in 1..{k}, not {dot_len!r}")
+    total = t_n * r_n * dl
+    if n > total:
+        raise MacforgeError(f"the exported streams hold {total} products of length {dl}, "
+                            f"fewer than the {n} asked")
+    m = np.arange(n)
+    j, dot = m % dl, m // dl
+    r, t = dot % r_n, dot // r_n
+    zps = None
+    if zp is not None:
+        g = k // zp.shape[1]
+        zps = zp[r, j // g]
+    return act[t, j], wc[r, j], zps

@@ -216,8 +216,11 @@ def cmd_energy(args: argparse.Namespace) -> int:
         raise MacforgeError(f"--macs must be a positive number of MACs, not {args.macs}")
     if args.clock_energy is not None and not (math.isfinite(args.clock_energy) and args.clock_energy >= 0):
         raise MacforgeError(f"--clock-energy must be a finite number >= 0 of NAND2 toggles, not {args.clock_energy}")
-    recs = [unit_energy(n, args.data, n_macs=args.macs, seed=args.seed, delay=args.delay, liberty=args.liberty,
-                        clock_energy=args.clock_energy, cell_energy=args.cell_energy)
+    data = args.data or ("real" if args.streams else "random")
+    if args.streams and data != "real":
+        raise MacforgeError("--streams are real data: use --data real (or leave --data out)")
+    recs = [unit_energy(n, data, n_macs=args.macs, seed=args.seed, delay=args.delay, liberty=args.liberty,
+                        clock_energy=args.clock_energy, cell_energy=args.cell_energy, streams=args.streams)
             for n in _progress(names, "energy")]
     _emit(recs, args.json, [("unit", "unit", "38"), ("data", "data", "7"), ("toggles/MAC", "toggles_per_mac", "12.1f"),
                             ("NAND2-toggles/MAC", "energy_per_mac_nand2", "18.1f"),
@@ -335,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     y.set_defaults(func=cmd_synth)
     e = sub.add_parser("energy", help="energy per MAC from gate-level switching activity")
     e.add_argument("units", nargs="*")
-    e.add_argument("--data", default="random", choices=["random", "real"])
+    e.add_argument("--data", default=None, choices=["random", "real"], help="operands (default: random)")
+    e.add_argument("--streams", metavar="FILE.npz", default=None,
+                   help="real data from macforge quant --export-streams: the codes that method sends to the MAC")
     e.add_argument("--macs", type=int, default=2048)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--delay", default="zero", choices=["zero", "unit"])

@@ -19,6 +19,7 @@ import os
 import inspect
 from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -241,14 +242,42 @@ def _real_desc(spec: UnitSpec, seed: int) -> str:
             f"(stream offset seed {seed}); clr every {REAL_DOT_LEN} MACs")
 
 
-def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048, seed: int = 0
-                  ) -> tuple[dict[str, list[int] | np.ndarray], int, str]:
-    """(per-port values per cycle, number of MACs, description) for an energy run."""
+def exported_operand_stream(spec: UnitSpec, path: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
+                                                                        int, str]:
+    """(activations, weight codes, zero points or None, dot length, description) of ``n`` MACs
+    from a file ``macforge quant --export-streams`` wrote: what that method really sends to
+    the MAC. The file's weight format must be the unit's and its activations must fit the
+    unit's activation range."""
+    from models import realdata
+
+    ex = realdata.read_exported_streams(path)
+    if ex.weight_format != spec.weight_format:
+        raise MacforgeError(f"{path}: exported weights are {ex.weight_format}, unit {spec.name} takes "
+                            f"{spec.weight_format}")
+    lo, hi = spec.act_range
+    if ex.act_codes.min() < lo or ex.act_codes.max() > hi:
+        raise MacforgeError(f"{path}: exported activations ({ex.act_format}, {ex.act_codes.min()}..{ex.act_codes.max()}) "
+                            f"do not fit unit {spec.name}'s {spec.act_format} range {lo}..{hi}")
+    k = ex.act_codes.shape[1]
+    a, w, z = realdata.load_operand_stream(path, n)
+    desc = (f"exported streams {Path(path).name} (method {ex.method or '?'}, layer {ex.layer or '?'}: "
+            f"{ex.act_codes.shape[0]} tokens x {ex.weight_codes.shape[0]} rows, K = {k}, {ex.act_format} "
+            f"activations x {ex.weight_format} weights); clr every {k} MACs")
+    return a, w, z, k, desc
+
+
+def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048, seed: int = 0,
+                  streams: str | None = None) -> tuple[dict[str, list[int] | np.ndarray], int, str]:
+    """(per-port values per cycle, number of MACs, description) for an energy run; ``streams``
+    (with ``data="real"``): the operands from an exported-streams file instead of the shared
+    real-data stream (``real_operand_stream``)."""
     spec = as_spec(unit)
     if spec.kind not in ("mac", "dot", "systolic"):
         raise MacforgeError(f"energy runs cover mac, dot and systolic units, not {spec.kind} ({spec.name})")
     if data not in ("random", "real"):
         raise MacforgeError(f"data must be 'random' or 'real', not {data!r}")
+    if streams is not None and (data != "real" or spec.kind == "systolic"):
+        raise MacforgeError("exported streams are real data for a mac or dot unit (--data real; not a systolic array)")
     if spec.kind == "systolic":
         return _systolic_stimulus(spec, data, n_macs, seed)
     lanes = spec.lanes
@@ -268,12 +297,19 @@ def unit_stimulus(unit: UnitSpec | str, data: str = "random", n_macs: int = 2048
             z_groups = rng.integers(0, dec.zp_max + 1, -(-cycles * lanes // 128))
             zs = z_groups[(np.arange(cycles) * lanes) // 128]
     else:
-        a_s, w_s, z_s = real_operand_stream(spec, cycles * lanes, seed)
+        if streams is not None:
+            a_s, w_s, z_s, dot_len, desc = exported_operand_stream(spec, streams, cycles * lanes)
+            if dot_len % lanes:
+                raise MacforgeError(f"{streams}: K = {dot_len} is not a multiple of unit {spec.name}'s {lanes} lanes")
+        else:
+            a_s, w_s, z_s = real_operand_stream(spec, cycles * lanes, seed)
+            dot_len = REAL_DOT_LEN
+            desc = _real_desc(spec, seed)
+        if dec.zp_mask is not None and z_s is None:
+            raise MacforgeError(f"unit {spec.name} takes a zero point per group; the real-data stream has none")
         w = w_s.reshape(cycles, lanes)
         a = a_s.reshape(cycles, lanes)
-        dot_len = REAL_DOT_LEN
         zs = None if z_s is None else z_s.reshape(cycles, lanes)[:, 0]  # the first lane's, as the testbench
-        desc = _real_desc(spec, seed)
     t = np.arange(cycles)
     clr = ((t * lanes) % dot_len < lanes).astype(np.int64)
     stim: dict[str, list[int] | np.ndarray] = {"en": np.ones(cycles, dtype=np.int64), "clr": clr}
@@ -398,7 +434,8 @@ def _energy_code_digest() -> str:
 
 def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 2048, seed: int = 0,
                 delay: str = "zero", variant: str = "default", liberty: str | None = None,
-                clock_energy: float | None = None, cell_energy: str = "library") -> dict[str, Any]:
+                clock_energy: float | None = None, cell_energy: str = "library",
+                streams: str | None = None) -> dict[str, Any]:
     """Energy record of a unit: toggles and energy per MAC (NAND2-toggle units and pJ).
 
     ``liberty``: weigh (and synthesize) with a user's Liberty library; ``clock_energy``: the
@@ -406,20 +443,23 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     simulation is the same: only the clock part, ``dff_cycles_per_mac`` × it, changes);
     ``cell_energy``: weigh the combinational cells' internal energies as one of
     ``CELL_ENERGY_VARIANTS`` (a sensitivity; energies stay in the library's NAND2 toggles, pJ
-    come from the anchor weighed the same way).
+    come from the anchor weighed the same way); ``streams`` (``data="real"``): the operands a
+    quantization method exported (``macforge quant --export-streams``) instead of the shared
+    real-data stream.
 
     A ``huffman`` decoder's unit of work is one decoded symbol: ``rtl.huffman_energy`` runs it
     (``n_macs`` symbols at full rate, generic library), its record under the same keys."""
     spec = as_spec(unit)
     if spec.kind == "huffman":
-        if liberty is not None or clock_energy is not None or variant != "default" or cell_energy != "library":
+        if (liberty is not None or clock_energy is not None or variant != "default" or cell_energy != "library"
+                or streams is not None):
             raise MacforgeError(f"{spec.name}: a huffman decoder's energy is measured with the generic library "
                                 f"and default synthesis only (no --liberty, clock energy, cell-energy or synthesis "
-                                f"variant)")
+                                f"variant, no exported streams)")
         from .._huffman import huffman_energy
 
         return huffman_energy(spec, data, n_symbols=n_macs, seed=seed, delay=delay)
-    stim, ops, desc = unit_stimulus(spec, data, n_macs, seed)
+    stim, ops, desc = unit_stimulus(spec, data, n_macs, seed, streams)
     v, ports = _verilog_ports(spec)
     lib = cell_library(liberty)
     library = None if liberty is None else lib

@@ -13,6 +13,7 @@ import numpy as np
 
 from models import realdata as rd
 from models.errors import MacforgeError
+from models.realdata import load_operand_stream  # the one definition (rtl.flow reads it too)
 from models.quant import ActQuantizer
 
 from ._config import QuantConfig
@@ -85,37 +86,3 @@ def export_streams(qc: QuantConfig, layer: str, path: str | Path,
     return {"path": str(out), "layer": layer, "act_shape": list(got["codes"].shape),
             "weight_shape": list(qt.codes.shape), "weight_format": qt.format.name,
             "act_format": qc.acts, "act_absmax_code": int(np.max(np.abs(got["codes"])))}
-
-
-def load_operand_stream(path: str | Path, n: int, dot_len: int | None = None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``n`` (activation, weight code, zero point) operand pairs of an exported file, in the
-    layout of ``rtl.flow``'s real-data stream (flat int64 arrays, one MAC each).
-
-    MAC ``m`` multiplies activation ``act_codes[t, j]`` by ``weight_codes[r, j]`` of the dot
-    product of token ``t`` and output row ``r``, walking ``j`` over the input (``dot_len`` =
-    the input width unless given: each dot product restarts the accumulator), then the next
-    row, then the next token; the zero point is that element's group's. Raises if the file
-    holds fewer than ``n`` products.
-    """
-    with np.load(path) as z:
-        act = np.asarray(z["act_codes"], dtype=np.int64)
-        wc = np.asarray(z["weight_codes"], dtype=np.int64)
-        zp = None if "weight_zero_points" not in z else np.asarray(z["weight_zero_points"], np.int64)
-    t_n, k = act.shape
-    r_n = wc.shape[0]
-    dl = k if dot_len is None else int(dot_len)
-    if not 1 <= dl <= k:
-        raise MacforgeError(f"dot_len must be in 1..{k}, not {dot_len!r}")
-    total = t_n * r_n * dl
-    if n > total:
-        raise MacforgeError(f"the exported streams hold {total} products of length {dl}, "
-                            f"fewer than the {n} asked")
-    m = np.arange(n)
-    j, dot = m % dl, m // dl
-    r, t = dot % r_n, dot // r_n
-    zps = None
-    if zp is not None:
-        g = k // zp.shape[1]
-        zps = zp[r, j // g]
-    return act[t, j], wc[r, j], zps
