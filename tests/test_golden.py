@@ -297,3 +297,21 @@ def test_gemm_k_blocks_from_activation_sums_stay_exact():
     for a in (acts, full):
         np.testing.assert_array_equal(golden.gemm(codes, a, f, acc_bits=40, zero_points=zp, group_size=group),
                                       a.astype(np.int64) @ w.T)
+
+
+@pytest.mark.parametrize("dtype,lo,hi,shape", [(np.int8, -128, 127, (5, 700)), (np.uint8, 0, 255, (3, 256)),
+                                               (np.int16, -300, 300, (2, 513)), (np.int8, -7, -3, (1, 1))])
+def test_prepare_acts_equals_separate_passes(dtype, lo, hi, shape):
+    """gemm's one pass over the activations (``K.prepare_acts``) gives the float32 copy, the
+    min, the max and the per-row Σ|a| runs that ``astype``, ``min``, ``max`` and
+    ``abs_segment_sums`` give separately, including a last run shorter than ``seg``."""
+    from models.golden import _kernels as K
+
+    rng = np.random.default_rng(shape[1])
+    a = rng.integers(lo, hi + 1, shape).astype(dtype)
+    out = np.empty(shape, np.float32)
+    mn, mx, sums = K.prepare_acts(a.reshape(-1), shape[0], 256, out.reshape(-1))
+    np.testing.assert_array_equal(out, a.astype(np.float32))
+    assert (mn, mx) == (int(a.min()), int(a.max()))
+    np.testing.assert_array_equal(sums, K.abs_segment_sums(a, 256))
+    assert sums.shape == (shape[0], -(-shape[1] // 256))

@@ -223,7 +223,15 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
                                                   or wc.max() >= len(dec.table))):
         raise MacforgeError(f"weight_codes must be integer codes 0..{len(dec.table) - 1} of {fmt.name}")
     alo, ahi = int_range(act_format)
-    amin, amax_ = (int(ac.min()), int(ac.max())) if ac.size and ac.dtype.kind in "iu" else (0, 0)
+    prep: tuple[np.ndarray, np.ndarray] | None = None
+    if ac.size and ac.dtype.kind in "iu" and ac.itemsize <= 2 and ac.flags.c_contiguous:
+        # one pass: min, max, the float32 copy the BLAS path multiplies (exact: |a| < 2^16) and
+        # the per-row Σ|a| runs its K-blocks are cut from (``k_block_bounds``)
+        af32 = np.empty(ac.shape, dtype=np.float32)
+        lo_, hi_, seg = K.prepare_acts(ac.reshape(-1), ac.shape[0], _L1_SEGMENT, af32.reshape(-1))
+        amin, amax_, prep = int(lo_), int(hi_), (af32, seg)
+    else:
+        amin, amax_ = (int(ac.min()), int(ac.max())) if ac.size and ac.dtype.kind in "iu" else (0, 0)
     if ac.dtype.kind not in "iu" or amin < alo or amax_ > ahi:
         raise MacforgeError(f"activations must be integers in [{alo}, {ahi}] ({act_format})")
     n, k = wc.shape
@@ -265,7 +273,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     # wider ones are decoded to float64, exact below 2^53
     wdtype = np.float32 if wmax < _F32_EXACT else np.float64
     exact = _exact_matmul(ac, table, wc, zp if dec.zp_mask is not None else None, group_size, zp_mask, zp_scale,
-                          wdtype, pmax, wmax)
+                          wdtype, pmax, wmax, prep)
     if saturate or k * pmax <= lim:  # no partial sum can leave the accumulator range
         return exact
     lo = -(1 << (acc_bits - 1))
@@ -287,7 +295,8 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
 _L1_SEGMENT = 256  # K-blocks from activation sums start on multiples of this many columns
 
 
-def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int) -> list[int]:
+def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int,
+                   seg_sums: np.ndarray | None = None) -> list[int]:
     """K-block boundaries [0, ..., K] for the float BLAS path, each block exact below ``limit``.
 
     Every partial sum a BLAS forms for output (m, n) over a block B is bounded by
@@ -295,12 +304,13 @@ def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int) -> list[int
     ``_L1_SEGMENT`` columns while that bound stays ≤ ``limit`` for every row. Activations below
     full scale (real ones, or uniform int8 with mean |a| ≈ 64) so get blocks about amax / mean|a|
     longer than the uniform ``kb`` = limit // (wmax·amax) (fewer BLAS calls); when one run
-    alone could exceed the limit, the uniform ``kb`` is used, balanced (``_balanced_block``)."""
+    alone could exceed the limit, the uniform ``kb`` is used, balanced (``_balanced_block``).
+    ``seg_sums``: those per-row run sums of |a| if already computed (``K.prepare_acts``)."""
     m, k = acts.shape
     if kb >= k:
         return [0, k]
     if wmax > 0 and wmax * _L1_SEGMENT * 128 <= limit and acts.dtype.kind in "iu":
-        seg = K.abs_segment_sums(acts, _L1_SEGMENT) * wmax
+        seg = (K.abs_segment_sums(acts, _L1_SEGMENT) if seg_sums is None else seg_sums) * wmax
         if seg.max() <= limit:
             bounds, run = [0], np.zeros(m, dtype=np.int64)
             for j in range(seg.shape[1]):
@@ -344,18 +354,19 @@ def _decode_float(codes: np.ndarray, zz: np.ndarray, gs: int, table: np.ndarray,
         bits = t.astype(np.float32).view(np.uint32).astype(np.uint64)
         c = np.arange(256)
         ptab = bits[:, c & 15] | (bits[:, c >> 4] << np.uint64(32))  # (c0, c1) -> c0 | c1 << 4
-        K.decode_pairs_into(codes.view(np.uint16), zz, gs // 2, ptab, out.view(np.uint64))
+        K.decode_pairs_into(codes.reshape(-1).view(np.uint16), zz, n, gs // 2, ptab, out.reshape(-1).view(np.uint64))
         return out
     return K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, out)  # type: ignore[no-any-return]
 
 
 def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np.ndarray | None,
                   group: int | None, zp_mask: np.ndarray, zp_scale: int, wdtype: Any, pmax: int,
-                  wmax: int = 0) -> np.ndarray:
+                  wmax: int = 0, prep: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Exact int64 ``acts @ W.T`` (W = the decoded codes, zero points folded in) through float
     BLAS on K-blocks small enough to stay exact: every partial sum of a block is an integer of
     magnitude <= wmax·Σ|a| over the block <= 2^24 (float32) or 2^53 (float64), exact in any
-    summation order (``k_block_bounds``)."""
+    summation order (``k_block_bounds``). ``prep``: the activations as float32 and their run
+    sums, from the one pass in ``gemm`` (``K.prepare_acts``)."""
     m, k = acts.shape
     n = codes.shape[0]
     if pmax == 0 or k == 0:
@@ -371,11 +382,13 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
         dtype, kb = np.float32, min(k, kb32)
     else:
         dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
-    af = acts.astype(dtype)
+    use_prep = prep is not None and dtype is np.float32
+    af = prep[0] if use_prep else acts.astype(dtype)  # type: ignore[index]
     wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype)
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
-    bounds = k_block_bounds(acts, kb, wmax, _F32_EXACT if dtype is np.float32 else _F64_EXACT)
+    bounds = k_block_bounds(acts, kb, wmax, _F32_EXACT if dtype is np.float32 else _F64_EXACT,
+                            None if prep is None else prep[1])
     if len(bounds) == 2:
         return (af @ wf.T).astype(np.int64)
     # K-blocking: BLAS writes each block into one float buffer, added into the int64 result

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
-           "decode_pairs_into", "abs_segment_sums", "add_block_into", "gemm_sequential"]
+           "decode_pairs_into", "abs_segment_sums", "prepare_acts", "add_block_into", "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -127,22 +127,24 @@ def decode_table_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type:
 
 
 @njit(cache=True)
-def decode_pairs_into(codes2, zp, group2, ptab, out2):  # type: ignore[no-untyped-def]
+def decode_pairs_into(codes2, zp, n, group2, ptab, out2):  # type: ignore[no-untyped-def]
     """``decode_table_into`` for 4-bit codes stored one per byte, two codes per lookup: ``codes2``
-    is the (N, K) uint8 code matrix viewed as (N, K/2) uint16 (little-endian: code 2j in the low
-    byte), ``out2`` the (N, K) float32 output viewed as (N, K/2) uint64, ``ptab[z, c0 | c1 << 4]``
-    the two float32 weights (bits) of the code pair (c0, c1) at zero point z (one row, z = 0,
-    without zero points; then ``zp`` is (N, 0) and ``group2`` = K/2). Half the loads and stores of
-    one lookup per code: the decode is the part of a BLAS GEMM that BLAS does not do."""
-    n, k2 = codes2.shape
+    is the C-contiguous (N, K) uint8 code matrix viewed flat as N·K/2 uint16 (little-endian: code
+    2j in the low byte), ``out2`` the (N, K) float32 output viewed flat as N·K/2 uint64,
+    ``ptab[z, c0 | c1 << 4]`` the two float32 weights (bits) of the code pair (c0, c1) at zero
+    point z (one row, z = 0, without zero points; then ``zp`` is (N, 0) and ``group2`` = K/2).
+    Half the loads and stores of one lookup per code: the decode is the part of a BLAS GEMM that
+    BLAS does not do. Flat indexing on purpose: the same loop over 2-D views ran 2-3x slower."""
+    k2 = codes2.shape[0] // n if n else 0
     has_zp = zp.shape[1] > 0
     for i in range(n):
         for g in range(k2 // group2):
             z = zp[i, g] if has_zp else 0
             row = ptab[z]
-            for j in range(g * group2, (g + 1) * group2):
-                v = codes2[i, j]
-                out2[i, j] = row[(v & 0xF) | (v >> 4)]
+            b = i * k2 + g * group2
+            for j in range(b, b + group2):
+                v = codes2[j]
+                out2[j] = row[(v & 0xF) | (v >> 4)]
     return out2
 
 
@@ -160,6 +162,30 @@ def abs_segment_sums(acts, seg):  # type: ignore[no-untyped-def]
                 t += v if v >= 0 else -v
             out[i, s] = t
     return out
+
+
+@njit(cache=True)
+def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
+    """One pass over C-contiguous (M, K) integer activations viewed flat (``acts1``): writes them
+    as float32 into ``out1`` (flat, exact: |a| < 2^24) and returns (min, max, the (M, ceil(K/seg))
+    Σ|a| per row and run of ``seg`` columns, as ``abs_segment_sums``). Replaces a min pass, a max
+    pass, ``astype`` and ``abs_segment_sums`` over the same memory."""
+    k = acts1.shape[0] // m if m else 0
+    ns = (k + seg - 1) // seg
+    sums = np.zeros((m, ns), dtype=np.int64)
+    lo = np.int64(acts1[0]) if acts1.shape[0] else np.int64(0)
+    hi = lo
+    for i in range(m):
+        for s in range(ns):
+            t = np.int64(0)
+            for j in range(i * k + s * seg, i * k + min(k, (s + 1) * seg)):
+                v = np.int64(acts1[j])
+                out1[j] = np.float32(v)
+                lo = min(lo, v)
+                hi = max(hi, v)
+                t += abs(v)
+            sums[i, s] = t
+    return lo, hi, sums
 
 
 @njit(cache=True)
