@@ -131,12 +131,13 @@ def report_configs() -> list[Row]:
 
 def warm_cache(rows: Iterable[Row] | None = None, progress: bool = False,
                log: Callable[[str], None] | None = None, tokens: bool = False,
-               only: str | None = None) -> None:
+               only: str | None = None, workers: int = 1) -> None:
     """Run every configuration not yet cached, in order (each result is cached as it ends).
 
     ``tokens``: also re-run finished configurations of a bootstrap pair whose per-token NLL /
     KL were not kept (cached before they were); ``only``: rows whose label
-    contains this text."""
+    contains this text; ``workers``: threads per run (``run_quant``; the results do not
+    depend on it)."""
     from sim.accuracy._run import token_stats
 
     in_pairs = {n for pair in _ci_pairs() for n in pair}
@@ -145,7 +146,7 @@ def warm_cache(rows: Iterable[Row] | None = None, progress: bool = False,
             continue
         have = cached_result(r.qc)
         if have is None or (tokens and r.label in in_pairs and token_stats(r.qc) is None):
-            doc = run_quant(r.qc, progress=progress, use_cache=False)
+            doc = run_quant(r.qc, progress=progress, use_cache=False, workers=workers)
             if have is not None and log is not None and doc["perplexity"] != have["perplexity"]:
                 log(f"{r.label}: re-run PPL {doc['perplexity']!r} differs from the cached "
                     f"{have['perplexity']!r}")
@@ -698,6 +699,8 @@ def main() -> int:
     ap.add_argument("--only", default=None, help="with --warm: rows whose label contains this")
     ap.add_argument("--gptq-check", action="store_true",
                     help="compute the layer-level GPTQ calibration check (cached)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="with --warm: threads per run (results do not depend on it)")
     args = ap.parse_args()
     GPTQ_CHECK_RUN[0] = args.gptq_check
     if args.gptq_check:
@@ -706,7 +709,7 @@ def main() -> int:
         gptq_holdout_check(**GPTQ_CHECK)
     if args.warm:
         warm_cache(log=lambda s: print(s, file=sys.stderr, flush=True), tokens=args.tokens,
-                   only=args.only)
+                   only=args.only, workers=args.workers)
         return 0
     files = w4a8_accuracy_section(run_missing=not args.partial)
     out = Path(__file__).resolve().parents[1] / "reports"

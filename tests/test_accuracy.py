@@ -350,3 +350,23 @@ def test_w4a8_accuracy_section_on_a_tiny_slice(tmp_path: Path, monkeypatch: pyte
     assert f"| W4A8 dint4_sym RTN | mac_dint4_sym_xint8 |" in md and f"{e:.4f}" in md
     for png in ("w4a8_accuracy_pareto.png", "w4a8_accuracy_underflow.png"):
         assert files[png][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("extra", [dict(method="aqas+gptq", blocks=(0,)),
+                                   dict(bitexact=True, weights="int4_asym", blocks=(0,))])
+def test_workers_give_the_same_result_bit_for_bit(extra: dict) -> None:
+    """``workers=2`` runs calibration sequences and evaluation windows in threads; the result
+    document (perplexity, per-token KL, per-layer weight and activation SQNR, α, GPTQ loss) is
+    the serial one exactly, only the timings differ."""
+    kw = dict(TINY, weights="int4", acts="int8", group=64, windows=3, calib_tokens=128)
+    kw.update(extra)
+    qc = QuantConfig(**kw)
+    serial = run_quant(qc, progress=False, use_cache=False)
+    threaded = run_quant(qc, progress=False, use_cache=False, workers=2)
+    for doc in (serial, threaded):
+        doc.pop("timing_s")
+        doc.pop("quantize_cpu_s", None)
+    assert serial["calibration_sequences"] == (4 if "method" in extra else 0)
+    assert threaded == serial
+    with pytest.raises(MacforgeError, match="workers must be a positive integer"):
+        run_quant(qc, progress=False, workers=0)

@@ -142,7 +142,7 @@ def _notes(qc: QuantConfig) -> list[str]:
 
 
 def run_quant(qc: QuantConfig, *, use_cache: bool = True, progress: bool = True,
-              with_reference: bool = True) -> dict[str, Any]:
+              with_reference: bool = True, workers: int = 1) -> dict[str, Any]:
     """The result document of one configuration (see :func:`sim.accuracy.cmd_quant`).
 
     Keys: ``perplexity``, ``reference_perplexity``, ``kl_vs_reference`` (mean per-token KL in
@@ -150,10 +150,15 @@ def run_quant(qc: QuantConfig, *, use_cache: bool = True, progress: bool = True,
     ``weight_bits_per_element``, ``method``, ``configuration``, ``layers`` (per linear: weight
     SQNR, underflow / rounding split, activation SQNR, α), ``notes``, ``timing_s``, ``cached``.
 
-    Runs with :data:`RUN_BLAS_THREADS` BLAS threads (restored afterwards).
+    Runs with :data:`RUN_BLAS_THREADS` BLAS threads (restored afterwards). ``workers`` > 1 runs
+    the calibration sequences and the evaluation windows that many at a time in threads, each
+    with those BLAS threads: the same computations, combined in the serial order, so the
+    result (and its cache entry) is the same bit for bit; only the time changes.
     """
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise MacforgeError(f"workers must be a positive integer, not {workers!r}")
     with pinned_blas_threads(RUN_BLAS_THREADS):
-        return _run_quant(qc, use_cache, progress, with_reference)
+        return _run_quant(qc, use_cache, progress, with_reference, workers)
 
 
 def cached_result(qc: QuantConfig) -> dict[str, Any] | None:
@@ -168,18 +173,18 @@ def cached_result(qc: QuantConfig) -> dict[str, Any] | None:
 
 
 def _run_quant(qc: QuantConfig, use_cache: bool, progress: bool,
-               with_reference: bool) -> dict[str, Any]:
+               with_reference: bool, workers: int = 1) -> dict[str, Any]:
     path = cache_dir() / f"result_{qc.key()}_{blas_tag()}.json"
     if use_cache and path.is_file():
         doc = json.loads(path.read_text())
         doc["cached"] = True
         return doc
-    doc = _run_minilm(qc) if qc.model == "minilm" else _run_smollm2(qc, progress)
+    doc = _run_minilm(qc) if qc.model == "minilm" else _run_smollm2(qc, progress, workers)
     per_token = doc.pop("_per_token", None)
     doc["blas_threads"] = blas_threads()
     if with_reference and qc.model == "smollm2" and qc != qc.reference():
         # the reference does not depend on any quantization code: always taken from the cache
-        ref = _run_quant(qc.reference(), True, progress, False)
+        ref = _run_quant(qc.reference(), True, progress, False, workers)
         doc["reference_perplexity"] = ref["perplexity"]
     elif qc.model == "smollm2":
         doc["reference_perplexity"] = doc["perplexity"]
@@ -200,7 +205,7 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
                 disable=None if enabled else True)
 
 
-def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
+def _run_smollm2(qc: QuantConfig, progress: bool, workers: int = 1) -> dict[str, Any]:
     cfg = rd.smollm2_config()
     t0 = time.perf_counter()
     rd.smollm2_weights()
@@ -212,37 +217,49 @@ def _run_smollm2(qc: QuantConfig, progress: bool) -> dict[str, Any]:
 
     names = linear_names(blocks) if qc.weight_format is not None or qc.act_format is not None else []
     bar = _bar(len(names) if qc.weight_format is not None else 0, "quantize", progress)
-    qm = quantize_model(qc, blocks, progress=lambda _: bar.update())
+    qm = quantize_model(qc, blocks, progress=lambda _: bar.update(), workers=workers)
     bar.close()
     t_quant = time.perf_counter() - t0 - t_load
 
     act_q = None if qc.act_format is None else ActQuantizer(
         qc.act_format, qc.act_granularity, qc.act_calibration)
-    hook: ActHook | None = None
-    if qc.bitexact:
-        assert act_q is not None
-        hook = GoldenHook(act_q, set(names), qm.qweights, qm.static_scales)
-    elif act_q is not None:
-        hook = ActHook(act_q, set(names), qm.static_scales)
+
+    def make_hook() -> ActHook | None:
+        if qc.bitexact:
+            assert act_q is not None
+            return GoldenHook(act_q, set(names), qm.qweights, qm.static_scales)
+        if act_q is not None:
+            return ActHook(act_q, set(names), qm.static_scales)
+        return None
+
     kv_hook = None
     if qc.kv_format is not None:
         kv_hook = KVQuantHook(ActQuantizer(qc.kv_format, "token", "dynamic"), set(blocks))
-
-    kls: list[np.ndarray] = []
-    nlls: list[np.ndarray] = []
+    # one hook per window (they keep per-linear sums), merged below in window order: the same
+    # sums as one hook seeing the windows in turn, whichever thread ran which window
+    hooks = [make_hook() for _ in range(qc.windows)]
+    kls: list[np.ndarray] = [np.empty(0)] * qc.windows
+    nlls: list[np.ndarray] = [np.empty(0)] * qc.windows
     wbar = _bar(qc.windows, "evaluate", progress)
 
     def on_window(j: int, seq: np.ndarray, logits: np.ndarray) -> None:
-        kls.append(window_kl(j, qc.window, logits))
+        kls[j] = window_kl(j, qc.window, logits)
         lg = logits[:-1]  # the same sums smollm2_perplexity forms, kept per token
-        nlls.append(rd._logsumexp_rows(lg) - lg[np.arange(lg.shape[0]), seq[1:]])
+        nlls[j] = rd._logsumexp_rows(lg) - lg[np.arange(lg.shape[0]), seq[1:]]
         wbar.update()
 
     ppl = rd.smollm2_perplexity(qc.windows, qc.window, weights=qm.weights or None,
-                                linear=hook, kv=kv_hook, on_window=on_window)
+                                on_window=on_window, workers=workers,
+                                hooks=lambda j: (hooks[j], kv_hook))
     wbar.close()
     t_eval = time.perf_counter() - t0 - t_load - t_quant
     kl = np.concatenate(kls)
+    hook = hooks[0]
+    if hook is not None:
+        for h in hooks[1:]:
+            for name in h.signal:
+                hook.signal[name] = hook.signal.get(name, 0.0) + h.signal[name]
+                hook.noise[name] = hook.noise.get(name, 0.0) + h.noise[name]
 
     layers = []
     total_bits = total_n = 0.0

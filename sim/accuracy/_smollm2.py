@@ -19,6 +19,7 @@ Every fold is exact in float: the unquantized model computes the same function.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import time
 from typing import Any
@@ -272,8 +273,8 @@ def _fold(cur: dict[str, np.ndarray], block: int, site: str, s: np.ndarray,
         cur[p + prod] = cur[p + prod] / s_kv[:, None]
 
 
-def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] | None = None
-                   ) -> QuantizedModel:
+def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] | None = None,
+                   workers: int = 1) -> QuantizedModel:
     """Quantize the linears of ``blocks`` per the QuantConfig ``qc`` (see module docstring).
 
     Without calibration (RTN, dynamic activations) each linear is rounded on its own. With
@@ -283,12 +284,14 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
     (smoothed) calibration inputs; static activation scales are taken; then the calibration
     stream is propagated through the block with its quantized weights (activations float),
     so later blocks calibrate on what the quantized model feeds them.
+
+    ``workers`` > 1 runs the calibration sequences through each block that many at a time in
+    threads (the same per-sequence computations, kept in sequence order: the same result).
     """
     cfg = rd.smollm2_config()
     wfmt = qc.weight_format
     all_w = rd.smollm2_weights()
     qm = QuantizedModel()
-    block_set = set(blocks)
     act_q = None if qc.act_format is None else ActQuantizer(
         qc.act_format, qc.act_granularity, qc.act_calibration)
     # scalings first: a bad group size fails before any work, naming the layer
@@ -326,6 +329,27 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
     qm.calib_sequences = len(seqs)
     emb = all_w["token_embd"]
     streams = [emb[s].astype(np.float32) for s in seqs]
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def each(fn: Callable[[Any], Any], xs: list[Any]) -> list[Any]:
+        """``[fn(x) for x in xs]``, on the pool when there is one (results in order)."""
+        return [fn(x) for x in xs] if pool is None else list(pool.map(fn, xs))
+
+    try:
+        return _calibrated(qc, blocks, progress, qm, streams, scalings, act_q, all_w, cfg, each)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _calibrated(qc: Any, blocks: list[int], progress: Callable[[str], None] | None, qm: QuantizedModel,
+                streams: list[np.ndarray], scalings: dict[str, Scaling | None], act_q: ActQuantizer | None,
+                all_w: Any, cfg: rd.SmolLM2Config,
+                each: Callable[[Callable[[Any], Any], list[Any]], list[Any]]) -> QuantizedModel:
+    """The calibrated path of :func:`quantize_model`, block by block (``each``: map over the
+    calibration streams)."""
+    wfmt = qc.weight_format
+    block_set = set(blocks)
     cur: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(qc.seed)
     last = max(blocks)
@@ -333,22 +357,34 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
         p = f"blk.{i}."
         t0 = time.process_time()
         if i not in block_set:
-            streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
+            streams = each(lambda x: rd.smollm2_block(x, i, weights=cur), streams)
             qm.add_time("calibration forward", t0)
             continue
         for lin in rd.SMOLLM2_LINEARS + ("attn_norm", "ffn_norm"):
             cur[p + lin] = np.array(all_w[p + lin], dtype=np.float32)
-        caps = _capture_sites(streams, i, cur)
+        caps = _capture_sites(streams, i, cur, each)
         t0 = qm.add_time("calibration forward", t0)
+        # Smoothing. No site's search reads a tensor another site of the block folds into (its
+        # consumers are never another site's producer or consumers; module docstring), so every
+        # search runs on the unfolded block, on the pool, and the folds follow in site order:
+        # the serial loop's result. The random draws are taken first, in site order.
+        found: dict[str, tuple[np.ndarray, float | None]] = {}
+        if qc.smoothing == "aqas":
+            jobs = [_aqas(qc, caps[site], [cur[p + c] for c in cons], cons, p, scalings, act_q,
+                          _gqa_groups(cfg) if site == "attn_out" else None, rng)
+                    for site, (cons, _, _) in SITES.items()]
+            found = {site: (sa[0], sa[1]) for site, sa in zip(SITES, each(lambda job: job(), jobs))}
+        elif qc.smoothing == "smoothquant":
+            for site, (cons, _, _) in SITES.items():
+                found[site] = (smoothquant_scales(np.max(np.abs(caps[site]), axis=0),
+                                                  [cur[p + c] for c in cons], qc.alpha,
+                                                  _gqa_groups(cfg) if site == "attn_out" else None),
+                               None)
         for site, (cons, _, _) in SITES.items():
             x = caps[site]
-            if qc.smoothing is not None:
-                ws = [cur[p + c] for c in cons]
-                groups = _gqa_groups(cfg) if site == "attn_out" else None
-                if qc.smoothing == "smoothquant":
-                    s = smoothquant_scales(np.max(np.abs(x), axis=0), ws, qc.alpha, groups)
-                else:
-                    s, alpha = _aqas(qc, x, ws, cons, p, scalings, act_q, groups, rng)
+            if site in found:
+                s, alpha = found[site]
+                if alpha is not None:
                     qm.alphas[p + site] = alpha
                 _fold(cur, i, site, s, cfg)
                 for c in cons:
@@ -362,50 +398,58 @@ def quantize_model(qc: Any, blocks: list[int], progress: Callable[[str], None] |
         for lin in ("attn_norm", "ffn_norm"):
             qm.weights[p + lin] = cur[p + lin]
         for site, (cons, _, _) in SITES.items():
-            names = [p + c for c in cons]
-            for name in names:
-                qm.reference[name] = cur[name]
-            if qc.rounding == "gptq":
-                sc = scalings[names[0]]
-                if sc is None:
-                    raise MacforgeError(f"gptq needs a scaled weight format, not {wfmt.name}")
-                # q/k/v (gate/up) share one input, hence one Hessian: solved together
-                results = gptq_quantize_shared([cur[n] for n in names], hessian(caps[site]), wfmt,
-                                               sc, damp=qc.damp, block_size=qc.gptq_block,
-                                               act_order=qc.act_order)
-                for name, res in zip(names, results):
-                    qm.weights[name] = res.weight
-                    qm.qweights[name] = res.quantized
-                    qm.gptq_loss[name] = res.loss
-            elif qc.rounding == "decoupleq":
-                sc = scalings[names[0]]
-                # rows are solved independently given H: q/k/v (gate/up) stacked in one call
-                stacked = [cur[n] for n in names]
-                res_dq = decoupleq_quantize(np.concatenate(stacked), hessian(caps[site]), wfmt, sc,
-                                            iters=qc.decoupleq_iters, damp=qc.damp,
-                                            block_size=qc.gptq_block)
-                parts = split_rows(res_dq.quantized, [w.shape[0] for w in stacked])
-                r0 = 0
-                for name, part in zip(names, parts):
-                    r1 = r0 + part.shape[0]
-                    qm.weights[name] = res_dq.weight[r0:r1]
-                    qm.qweights[name] = part
-                    r0 = r1
-            else:
-                for name in names:
-                    qm.weights[name], q = _rtn(cur[name], wfmt, scalings[name])
-                    if q is not None:
-                        qm.qweights[name] = q
-            t0 = qm.add_time({"gptq": "gptq", "decoupleq": "decoupleq"}.get(qc.rounding, "rtn"), t0)
-            for name in names:
-                cur[name] = qm.weights[name]
+            for c in cons:
+                qm.reference[p + c] = cur[p + c]
+        # rounding: each site on its own (folded) weights and Hessian, on the pool
+        rounded = each(lambda site: _round_site(qc, [p + c for c in SITES[site][0]], cur, caps[site],
+                                                scalings), list(SITES))
+        t0 = qm.add_time({"gptq": "gptq", "decoupleq": "decoupleq"}.get(qc.rounding, "rtn"), t0)
+        for out in rounded:
+            for name, wq, q, loss in out:
+                qm.weights[name] = wq
+                if q is not None:
+                    qm.qweights[name] = q
+                if loss is not None:
+                    qm.gptq_loss[name] = loss
+                cur[name] = wq
                 if progress:
                     progress(name)
         del caps
         if i < last:
-            streams = [rd.smollm2_block(x, i, weights=cur) for x in streams]
+            streams = each(lambda x: rd.smollm2_block(x, i, weights=cur), streams)
             qm.add_time("calibration forward", t0)
     return qm
+
+
+def _round_site(qc: Any, names: list[str], cur: dict[str, np.ndarray], x: np.ndarray,
+                scalings: dict[str, Scaling | None]
+                ) -> list[tuple[str, np.ndarray, QuantizedTensor | None, float | None]]:
+    """(name, rounded weight, codes, GPTQ loss) of the linears ``names`` consuming input ``x``:
+    GPTQ or decoupleQ with the Hessian of ``x``, or RTN."""
+    wfmt = qc.weight_format
+    sc = scalings[names[0]]
+    if qc.rounding == "gptq":
+        if sc is None:
+            raise MacforgeError(f"gptq needs a scaled weight format, not {wfmt.name}")
+        # q/k/v (gate/up) share one input, hence one Hessian: solved together
+        results = gptq_quantize_shared([cur[n] for n in names], hessian(x), wfmt, sc,
+                                       damp=qc.damp, block_size=qc.gptq_block,
+                                       act_order=qc.act_order)
+        return [(n, r.weight, r.quantized, r.loss) for n, r in zip(names, results)]
+    if qc.rounding == "decoupleq":
+        # rows are solved independently given H: q/k/v (gate/up) stacked in one call
+        stacked = [cur[n] for n in names]
+        res_dq = decoupleq_quantize(np.concatenate(stacked), hessian(x), wfmt, sc,
+                                    iters=qc.decoupleq_iters, damp=qc.damp, block_size=qc.gptq_block)
+        parts = split_rows(res_dq.quantized, [w.shape[0] for w in stacked])
+        rows = np.cumsum([0] + [w.shape[0] for w in stacked])
+        return [(n, res_dq.weight[r0:r1], part, None)
+                for n, part, r0, r1 in zip(names, parts, rows[:-1], rows[1:])]
+    out: list[tuple[str, np.ndarray, QuantizedTensor | None, float | None]] = []
+    for n in names:
+        wq, q = _rtn(cur[n], wfmt, scalings[n])
+        out.append((n, wq, q, None))
+    return out
 
 
 def _allocation(qc: Any, blocks: list[int]) -> dict[str, int]:
@@ -423,32 +467,42 @@ def _allocation(qc: Any, blocks: list[int]) -> dict[str, int]:
     return alloc.bits
 
 
-def _capture_sites(streams: list[np.ndarray], block: int, cur: dict[str, np.ndarray]
+def _capture_sites(streams: list[np.ndarray], block: int, cur: dict[str, np.ndarray],
+                   each: Callable[[Callable[[np.ndarray], Any], list[np.ndarray]], list[Any]] | None = None
                    ) -> dict[str, np.ndarray]:
-    """The (tokens, in) float input of each site of ``block`` over all calibration streams."""
+    """The (tokens, in) float input of each site of ``block`` over all calibration streams
+    (in stream order; ``each`` maps over the streams, default a loop)."""
     first = {"attn_in": "attn_q", "attn_out": "attn_output", "ffn_in": "ffn_gate",
              "ffn_out": "ffn_down"}
     wanted = {f"blk.{block}.{lin}": site for site, lin in first.items()}
-    got: dict[str, list[np.ndarray]] = {site: [] for site in first}
 
-    def record(name: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if name in wanted:
-            got[wanted[name]].append(x.copy())
-        return x @ w.T
+    def one(x: np.ndarray) -> dict[str, np.ndarray]:
+        got: dict[str, np.ndarray] = {}
 
-    for x in streams:
+        def record(name: str, xin: np.ndarray, w: np.ndarray) -> np.ndarray:
+            if name in wanted:
+                got[wanted[name]] = xin.copy()
+            return xin @ w.T
+
         rd.smollm2_block(x, block, weights=cur, linear=record)
-    return {site: np.concatenate(v) for site, v in got.items()}
+        return got
+
+    per = [one(x) for x in streams] if each is None else each(one, streams)
+    return {site: np.concatenate([g[site] for g in per]) for site in first}
 
 
 def _aqas(qc: Any, x: np.ndarray, ws: list[np.ndarray], cons: tuple[str, ...], p: str,
           scalings: dict[str, Scaling | None], act_q: ActQuantizer | None,
-          groups: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+          groups: np.ndarray | None, rng: np.random.Generator
+          ) -> Callable[[], tuple[np.ndarray, float]]:
+    """Draw this site's random numbers from ``rng`` now (token subset, row-subset seed) and
+    return the α search over them (a call gives the scales and α; thread-safe)."""
     wfmt = qc.weight_format
     sc = scalings[p + cons[0]]
     assert act_q is not None
     if x.shape[0] > qc.search_tokens:
         x = x[np.sort(rng.choice(x.shape[0], qc.search_tokens, replace=False))]
+    seed = int(rng.integers(1 << 31))
 
     def quant_w(w: np.ndarray) -> np.ndarray:
         return _rtn(w, wfmt, sc)[0]
@@ -462,6 +516,9 @@ def _aqas(qc: Any, x: np.ndarray, ws: list[np.ndarray], cons: tuple[str, ...], p
 
     rows = None if sc is not None and sc.granularity == "tensor" else qc.search_rows
     gsize = sc.group_size if sc is not None and sc.granularity == "group" else None
-    res = aqas_scales(x, ws, quant_w, quant_x, alpha_grid(qc.alpha_points), gsize, groups,
-                      rows, seed=int(rng.integers(1 << 31)))
-    return res.scales, res.alpha
+
+    def search() -> tuple[np.ndarray, float]:
+        res = aqas_scales(x, ws, quant_w, quant_x, alpha_grid(qc.alpha_points), gsize, groups,
+                          rows, seed=seed)
+        return res.scales, res.alpha
+    return search

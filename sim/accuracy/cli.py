@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -95,6 +96,9 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--fisher-len", type=int, default=512,
                    help="--allocate fisher: tokens per Fisher calibration sequence")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                   help="threads for calibration sequences and evaluation windows (results do not "
+                        "depend on it; default: 2, or 1 on a 1-CPU machine)")
     q.add_argument("--no-cache", action="store_true", help="recompute even if cached")
     q.add_argument("--json", action="store_true", help="one JSON document on stdout")
     q.set_defaults(func=cmd_quant)
@@ -137,7 +141,9 @@ def cmd_quant(args: argparse.Namespace) -> int:
     export = getattr(args, "export_streams", None)
     if export is not None and ":" not in export:
         raise MacforgeError(f"--export-streams must be LAYER:FILE, not {export!r}")
-    doc = run_quant(qc, use_cache=not args.no_cache, progress=True)
+    if args.workers < 1:
+        raise MacforgeError(f"--workers must be >= 1, not {args.workers}")
+    doc = run_quant(qc, use_cache=not args.no_cache, progress=True, workers=args.workers)
     if export is not None:
         from ._export import export_streams
 
