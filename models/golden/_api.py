@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
+from functools import lru_cache
 
 from typing import Any, Callable
 
@@ -211,7 +214,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         raise MacforgeError(f"overflow must be 'wrap' or 'saturate', not {overflow!r}")
     if not isinstance(acc_bits, int) or not 2 <= acc_bits <= 62:
         raise MacforgeError(f"acc_bits must be an integer in 2..62, not {acc_bits!r}")
-    dec = weight_decode(fmt, lut_bits)
+    dec, table, zp_mask, zp_scale, (wlo, whi) = _decode_info(fmt, lut_bits)
     wc = np.asarray(weight_codes)
     ac = np.asarray(activations)
     if wc.ndim != 2:
@@ -222,12 +225,12 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     if wc.dtype.kind not in "iu" or (wc.size and ((wc.dtype.kind == "i" and wc.min() < 0)
                                                   or wc.max() >= len(dec.table))):
         raise MacforgeError(f"weight_codes must be integer codes 0..{len(dec.table) - 1} of {fmt.name}")
-    alo, ahi = int_range(act_format)
+    alo, ahi = _act_range(get_format(act_format)) if isinstance(act_format, str) else int_range(act_format)
     prep: tuple[np.ndarray, np.ndarray] | None = None
     if ac.size and ac.dtype.kind in "iu" and ac.itemsize <= 2 and ac.flags.c_contiguous:
         # one pass: min, max, the float32 copy the BLAS path multiplies (exact: |a| < 2^16) and
         # the per-row Σ|a| runs its K-blocks are cut from (``k_block_bounds``)
-        af32 = np.empty(ac.shape, dtype=np.float32)
+        af32 = _scratch_array("acts", ac.shape, np.float32)
         lo_, hi_, seg = K.prepare_acts(ac.reshape(-1), ac.shape[0], _L1_SEGMENT, af32.reshape(-1))
         amin, amax_, prep = int(lo_), int(hi_), (af32, seg)
     else:
@@ -235,7 +238,6 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     if ac.dtype.kind not in "iu" or amin < alo or amax_ > ahi:
         raise MacforgeError(f"activations must be integers in [{alo}, {ahi}] ({act_format})")
     n, k = wc.shape
-    table, zp_mask, zp_scale = dec.as_arrays()
     if dec.zp_mask is not None:
         if zero_points is None or group_size is None:
             raise MacforgeError(f"{fmt.name} needs zero_points (N, K // group_size) and group_size")
@@ -253,7 +255,6 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         # products are rounded one by one: no exact BLAS form, the in-order kernel defines it
         return K.gemm_sequential(w64, ac.astype(np.int64), acc_bits, overflow == "saturate", shift,
                                  product_round == "rne")
-    wlo, whi = dec.int_range()
     need = signed_bits(min(wlo * ahi, whi * alo, wlo * alo, whi * ahi), max(wlo * alo, whi * ahi, wlo * ahi, whi * alo))
     if acc_bits < need:
         raise MacforgeError(f"acc_bits={acc_bits} cannot hold a product of {fmt.name} × {act_format}: "
@@ -280,6 +281,47 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     return ((exact - lo) & ((1 << acc_bits) - 1)) + lo
 
 
+def _decode_info(fmt: Format, lut_bits: int | None) -> tuple[WeightDecode, np.ndarray, np.ndarray, int,
+                                                             tuple[int, int]]:
+    """(decode, table, zp_mask, zp_scale, decoded integer range) of a weight format, cached per
+    format object and ``lut_bits`` (formats are immutable, compared by identity: a format
+    registered again under the same name is another key). Read-only to callers."""
+    if lut_bits is None or (isinstance(lut_bits, int) and not isinstance(lut_bits, bool)):
+        return _decode_info_cached(fmt, lut_bits)
+    return _decode_info_uncached(fmt, lut_bits)  # the decode's own check names the bad value
+
+
+def _decode_info_uncached(fmt: Format, lut_bits: Any) -> tuple[WeightDecode, np.ndarray, np.ndarray, int,
+                                                                tuple[int, int]]:
+    dec = weight_decode(fmt, lut_bits)
+    table, zp_mask, zp_scale = dec.as_arrays()
+    return dec, table, zp_mask, zp_scale, dec.int_range()
+
+
+_decode_info_cached = lru_cache(maxsize=64)(_decode_info_uncached)
+
+
+@lru_cache(maxsize=64)
+def _act_range(fmt: Format) -> tuple[int, int]:
+    """``int_range`` of an activation format, cached per format object."""
+    return int_range(fmt.name)
+
+
+@lru_cache(maxsize=256)
+def _pair_table(table: bytes, zp_mask: bytes, zp_scale: int, nz: int) -> np.ndarray:
+    """(nz, 256) uint64: the float32 bits of the decoded code pair (c0, c1) at index
+    c0 | c1 << 4, for zero points 0..nz-1 (``_decode_float``; cached by the table's bytes)."""
+    tab = np.frombuffer(table, dtype=np.int64)
+    msk = np.frombuffer(zp_mask, dtype=np.uint8).astype(np.int64)
+    t = np.zeros((nz, 16), dtype=np.int64)
+    t[:, : len(tab)] = tab[None, :] - zp_scale * np.arange(nz)[:, None] * msk[None, :]
+    bits = t.astype(np.float32).view(np.uint32).astype(np.uint64)
+    c = np.arange(256)
+    ptab = bits[:, c & 15] | (bits[:, c >> 4] << np.uint64(32))
+    ptab.setflags(write=False)
+    return ptab
+
+
 def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
     if product_round == "exact":
         return 0
@@ -293,6 +335,29 @@ def _product_shift(name: str, dec: WeightDecode, product_round: str) -> int:
 
 
 _L1_SEGMENT = 256  # K-blocks from activation sums start on multiples of this many columns
+
+#: Largest scratch buffer kept for reuse (bytes). gemm's float copies of the decoded weights and
+#: of the activations are written into per-thread buffers that outlive the call (as BLAS keeps
+#: its packing buffers): a fresh 38 MB array costs ~3 ms of page faults on first write (measured
+#: here: fill 4.7 ms reused vs 8.0 ms fresh), about as much as the decode itself.
+SCRATCH_MAX_BYTES = 256 << 20
+_scratch = threading.local()
+
+
+def _scratch_array(slot: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised array of ``shape`` backed by this thread's reusable buffer ``slot``
+    (a fresh array when larger than :data:`SCRATCH_MAX_BYTES`). Valid until the next call
+    with the same slot in the same thread: never returned to a caller of gemm."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype=dtype)
+    bufs = getattr(_scratch, "bufs", None)
+    if bufs is None:
+        bufs = _scratch.bufs = {}
+    buf = bufs.get(slot)
+    if buf is None or buf.nbytes < nbytes:
+        buf = bufs[slot] = np.empty(max(nbytes, 64), dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
 
 
 def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int,
@@ -340,20 +405,19 @@ def _balanced_block(k: int, kb_max: int, align: int = 64) -> int:
 
 
 def _decode_float(codes: np.ndarray, zz: np.ndarray, gs: int, table: np.ndarray, zp_mask: np.ndarray,
-                  zp_scale: int, dtype: Any) -> np.ndarray:
+                  zp_scale: int, dtype: Any, out: np.ndarray | None = None) -> np.ndarray:
     """The decoded (N, K) weights (zero points folded in) as ``dtype``. Codes of at most 4 bits
     stored as uint8 go two per lookup through a table of code pairs per zero point
-    (``K.decode_pairs_into``, the same values); anything else one per lookup."""
+    (``K.decode_pairs_into``, the same values); anything else one per lookup. ``out``: an
+    (N, K) C-contiguous array of ``dtype`` to write into (default: a new one)."""
     n, k = codes.shape
-    out = np.empty((n, k), dtype=dtype)
+    if out is None:
+        out = np.empty((n, k), dtype=dtype)
     if (dtype is np.float32 and codes.dtype == np.uint8 and codes.flags.c_contiguous and k % 2 == 0
             and gs % 2 == 0 and len(table) <= 16 and sys.byteorder == "little"):
         nz = int(zz.max()) + 1 if zz.size else 1
-        t = np.zeros((nz, 16), dtype=np.int64)
-        t[:, : len(table)] = table[None, :] - zp_scale * np.arange(nz)[:, None] * zp_mask[None, :].astype(np.int64)
-        bits = t.astype(np.float32).view(np.uint32).astype(np.uint64)
-        c = np.arange(256)
-        ptab = bits[:, c & 15] | (bits[:, c >> 4] << np.uint64(32))  # (c0, c1) -> c0 | c1 << 4
+        ptab = _pair_table(np.ascontiguousarray(table, dtype=np.int64).tobytes(),
+                           np.ascontiguousarray(zp_mask, dtype=np.uint8).tobytes(), int(zp_scale), nz)
         K.decode_pairs_into(codes.reshape(-1).view(np.uint16), zz, n, gs // 2, ptab, out.reshape(-1).view(np.uint64))
         return out
     return K.decode_table_into(codes, zz, gs, table, zp_mask, zp_scale, out)  # type: ignore[no-any-return]
@@ -384,7 +448,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
         dtype, kb = np.float64, min(k, _F64_EXACT // pmax)
     use_prep = prep is not None and dtype is np.float32
     af = prep[0] if use_prep else acts.astype(dtype)  # type: ignore[index]
-    wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype)
+    wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype, _scratch_array("weights", (n, k), dtype))
     if kb >= k:
         return (af @ wf.T).astype(np.int64)
     bounds = k_block_bounds(acts, kb, wmax, _F32_EXACT if dtype is np.float32 else _F64_EXACT,
@@ -396,7 +460,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     buf = np.empty((m, n), dtype=dtype)
     for k0, k1 in zip(bounds[:-1], bounds[1:]):
         np.matmul(af[:, k0:k1], wf[:, k0:k1].T, out=buf)
-        K.add_block_into(out, buf)
+        K.add_block_into(out.reshape(-1), buf.reshape(-1))
     return out
 
 

@@ -106,8 +106,10 @@ def decode_weights_into(codes, zp, group, table, zp_mask, zp_scale, out):  # typ
 def decode_table_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type: ignore[no-untyped-def]
     """Same values as ``decode_weights_into``, for the BLAS path: each row's groups are decoded
     through a per-group copy of the table (zero point folded in once per group, not per
-    element). Serial on purpose: on a shared machine a parallel kernel waits for its slowest
-    thread (measured 15-20 ms instead of 1.2 ms at load 8 for 576×1536 codes).
+    element). Serial on purpose (this and the pair decode): on a shared machine a parallel
+    kernel waits for its slowest thread (measured 15-20 ms instead of 1.2 ms at load 8 for
+    576×1536 codes); on an idle one a 2-thread pair decode of 512×18432 codes took 8.4-9.8 ms
+    against 6 ms serial, run between BLAS calls whose spinning worker thread it competes with.
     ``zp``: (N, K // group), or (N, 0) for formats without a zero point (then ``group`` = K)."""
     n, k = codes.shape
     ncodes = table.shape[0]
@@ -127,6 +129,21 @@ def decode_table_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type:
 
 
 @njit(cache=True)
+def _pairs_rows(codes2, zp, k2, group2, ptab, out2, i0, i1):  # type: ignore[no-untyped-def]
+    has_zp = zp.shape[1] > 0
+    for i in range(i0, i1):
+        for g in range(k2 // group2):
+            z = zp[i, g] if has_zp else 0
+            row = ptab[z]
+            b = i * k2 + g * group2
+            cs = codes2[b:b + group2]  # contiguous slices: no index arithmetic in the loop
+            os = out2[b:b + group2]
+            for j in range(group2):
+                v = cs[j]
+                os[j] = row[(v & 0xF) | (v >> 4)]
+
+
+@njit(cache=True)
 def decode_pairs_into(codes2, zp, n, group2, ptab, out2):  # type: ignore[no-untyped-def]
     """``decode_table_into`` for 4-bit codes stored one per byte, two codes per lookup: ``codes2``
     is the C-contiguous (N, K) uint8 code matrix viewed flat as N·K/2 uint16 (little-endian: code
@@ -134,17 +151,9 @@ def decode_pairs_into(codes2, zp, n, group2, ptab, out2):  # type: ignore[no-unt
     ``ptab[z, c0 | c1 << 4]`` the two float32 weights (bits) of the code pair (c0, c1) at zero
     point z (one row, z = 0, without zero points; then ``zp`` is (N, 0) and ``group2`` = K/2).
     Half the loads and stores of one lookup per code: the decode is the part of a BLAS GEMM that
-    BLAS does not do. Flat indexing on purpose: the same loop over 2-D views ran 2-3x slower."""
+    BLAS does not do. Flat slices on purpose: the same loop over 2-D views ran 2-3x slower."""
     k2 = codes2.shape[0] // n if n else 0
-    has_zp = zp.shape[1] > 0
-    for i in range(n):
-        for g in range(k2 // group2):
-            z = zp[i, g] if has_zp else 0
-            row = ptab[z]
-            b = i * k2 + g * group2
-            for j in range(b, b + group2):
-                v = codes2[j]
-                out2[j] = row[(v & 0xF) | (v >> 4)]
+    _pairs_rows(codes2, zp, k2, group2, ptab, out2, 0, n)
     return out2
 
 
@@ -165,37 +174,50 @@ def abs_segment_sums(acts, seg):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
-    """One pass over C-contiguous (M, K) integer activations viewed flat (``acts1``): writes them
-    as float32 into ``out1`` (flat, exact: |a| < 2^24) and returns (min, max, the (M, ceil(K/seg))
-    Σ|a| per row and run of ``seg`` columns, as ``abs_segment_sums``). Replaces a min pass, a max
-    pass, ``astype`` and ``abs_segment_sums`` over the same memory."""
-    k = acts1.shape[0] // m if m else 0
-    ns = (k + seg - 1) // seg
-    sums = np.zeros((m, ns), dtype=np.int64)
-    lo = np.int64(acts1[0]) if acts1.shape[0] else np.int64(0)
+def _prep_rows(acts1, k, seg, out1, sums, i0, i1):  # type: ignore[no-untyped-def]
+    """prepare_acts on rows i0..i1-1 (i1 > i0): returns their (min, max) as int32."""
+    ns = sums.shape[1]
+    lo = np.int32(acts1[i0 * k])
     hi = lo
-    for i in range(m):
+    for i in range(i0, i1):
         for s in range(ns):
-            t = np.int64(0)
-            for j in range(i * k + s * seg, i * k + min(k, (s + 1) * seg)):
-                v = np.int64(acts1[j])
-                out1[j] = np.float32(v)
-                lo = min(lo, v)
-                hi = max(hi, v)
+            j0, j1 = i * k + s * seg, i * k + min(k, (s + 1) * seg)
+            src = acts1[j0:j1]
+            dst = out1[j0:j1]
+            t = np.int32(0)
+            lo_s, hi_s = lo, hi
+            for j in range(j1 - j0):
+                v = np.int32(src[j])
+                dst[j] = np.float32(v)
+                lo_s = min(lo_s, v)
+                hi_s = max(hi_s, v)
                 t += abs(v)
+            lo, hi = lo_s, hi_s
             sums[i, s] = t
-    return lo, hi, sums
+    return lo, hi
 
 
 @njit(cache=True)
-def add_block_into(acc, block):  # type: ignore[no-untyped-def]
-    """acc += block (int64 += an exactly integer-valued float block), one pass."""
-    m, n = acc.shape
-    for i in range(m):
-        for j in range(n):
-            acc[i, j] += np.int64(block[i, j])
-    return acc
+def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
+    """One pass over C-contiguous (M, K) activations of at most 16 bits viewed flat (``acts1``,
+    M·K > 0): writes them as float32 into ``out1`` (flat, exact: |a| < 2^24) and returns (min,
+    max, the (M, ceil(K/seg)) Σ|a| per row and run of ``seg`` <= 2^15 columns, as
+    ``abs_segment_sums``). Replaces a min pass, a max pass, ``astype`` and
+    ``abs_segment_sums`` over the same memory; int32 arithmetic (a run's Σ|a| <= 2^15 · 2^16)
+    lets the loop vectorize."""
+    k = acts1.shape[0] // m
+    sums = np.zeros((m, (k + seg - 1) // seg), dtype=np.int64)
+    lo, hi = _prep_rows(acts1, k, seg, out1, sums, 0, m)
+    return np.int64(lo), np.int64(hi), sums
+
+
+@njit(cache=True)
+def add_block_into(acc1, block1):  # type: ignore[no-untyped-def]
+    """acc1 += block1 (flat C-contiguous views: int64 += an exactly integer-valued float
+    block), one pass."""
+    for j in range(acc1.shape[0]):
+        acc1[j] += np.int64(block1[j])
+    return acc1
 
 
 @njit(cache=True)
