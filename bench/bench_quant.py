@@ -141,9 +141,12 @@ def main() -> int:
               "`evaluate s` the quantized forward over the evaluation windows, activation "
               "quantization included (both measured above). `CPU s` is this process's CPU time: "
               "with a load average above the CPU count, wall time includes waiting for the CPU; "
-              "on an idle machine CPU s approaches workers × wall s where the threads overlap "
-              "(the calibration forwards and the evaluation; the smoothing search and GPTQ run "
-              "in one thread).", ""]
+              "on an idle machine CPU s approaches workers × wall s where the threads overlap: the "
+              "calibration sequences through each block, the four sites' α searches and "
+              "roundings (GPTQ) of each block, and the evaluation windows. The phase CPU seconds "
+              "above add both threads; with 4 sites per block on 2 threads the search and GPTQ "
+              "phases are only partly parallel (the largest site, ffn_in / ffn_down, bounds a "
+              "block).", ""]
     (out / "quant.md").write_text("\n".join(lines))
     print(f"wrote {out / 'quant.md'}", file=sys.stderr)
     return 0
