@@ -191,13 +191,15 @@ def _pareto(points: list[tuple[float, float]]) -> list[bool]:
 
 
 # ------------------------------------------------------------------------------- the section
-def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: bool = False) -> Files:
+def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: bool = False,
+                          workers: int = min(2, os.cpu_count() or 1)) -> Files:
     """``reports/w4a8_accuracy.md`` + ``.csv`` + ``w4a8_accuracy_pareto.png`` +
     ``w4a8_accuracy_underflow.png``.
 
     ``run_missing=False`` writes only the cached configurations and lists the others as not
     run (for a partial report); ``make report`` computes them. ``seed`` is the runs' seed
     (part of each configuration's cache key only where it matters: calibration sampling).
+    ``workers``: threads per missing run (``run_quant``; the results do not depend on it).
     """
     import matplotlib
 
@@ -209,7 +211,7 @@ def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: boo
         rows = [Row(r.table, r.label, r.qc.with_(seed=seed)) for r in rows]
     docs: dict[str, dict[str, Any] | None] = {}
     for r in rows:
-        docs[r.label] = (run_quant(r.qc, progress=progress) if run_missing
+        docs[r.label] = (run_quant(r.qc, progress=progress, workers=workers) if run_missing
                          else cached_result(r.qc))
     ref = docs.get("FP (reference)")
     ref_ppl = None if ref is None else ref["perplexity"]
