@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from models import realdata as rd  # noqa: E402
 from sim.accuracy import QuantConfig, run_quant  # noqa: E402
-from sim.accuracy._run import RUN_BLAS_THREADS, cached_result  # noqa: E402
+from sim.accuracy._run import DEFAULT_WORKERS, RUN_BLAS_THREADS, cached_result  # noqa: E402
 
 RUNS = [
     ("RTN W4A8 int4_asym g64", dict(weights="int4_asym", group=64, acts="int8", method="rtn"), 90.0),
@@ -50,7 +50,7 @@ def main() -> int:
     ap.add_argument("--blas-threads", type=int, default=None,
                     help="OPENBLAS/OMP threads (default: the library's own choice)")
     ap.add_argument("--skip-gptq", action="store_true", help="only the RTN runs")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="run_quant threads (calibration sequences, evaluation windows)")
     args = ap.parse_args()
     load_start = os.getloadavg()

@@ -50,6 +50,7 @@ __all__ = [
     "SmolLM2Config",
     "cache_dir",
     "int8_stream",
+    "window_nll",
     "load_operand_stream",
     "read_exported_streams",
     "minilm_path",
@@ -568,8 +569,9 @@ def smollm2_forward(tokens: Sequence[int] | np.ndarray, capture: Iterable[str] =
     return ForwardResult(logits=out, captured=captured)
 
 
-#: ``on_window(j, tokens, logits)``: called by :func:`smollm2_perplexity` after window ``j``.
-WindowHook = Callable[[int, np.ndarray, np.ndarray], None]
+#: ``on_window(j, tokens, logits, nll)``: called by :func:`smollm2_perplexity` after window
+#: ``j`` with its logits and the per-token NLL it scores (:func:`window_nll`).
+WindowHook = Callable[[int, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 def smollm2_eval_windows(n_windows: int = 8, window: int = 512) -> list[np.ndarray]:
@@ -594,6 +596,13 @@ def _logsumexp_rows(lg: np.ndarray, rows: int = 16) -> np.ndarray:
     return out
 
 
+def window_nll(tokens: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """float64 NLL of tokens 1..T-1 of one window given its (T, vocab) logits: what
+    :func:`smollm2_perplexity` sums."""
+    lg = logits[:-1]
+    return _logsumexp_rows(lg) - lg[np.arange(lg.shape[0]), tokens[1:]]
+
+
 def smollm2_perplexity(n_windows: int = 8, window: int = 512,
                        weights: Mapping[str, np.ndarray] | None = None,
                        linear: LinearHook | None = None, kv: KVHook | None = None,
@@ -606,7 +615,8 @@ def smollm2_perplexity(n_windows: int = 8, window: int = 512,
     The dequantized model scores 23.72 at the defaults (transformers on the same tokens: 23.72;
     ≈ 2-5 s per window). REALDATA.md's 21.86 was measured on gensim's ``filter_wiki`` text,
     which keeps bold/heading markup that is easy to predict. ``weights``, ``linear`` and ``kv``
-    go to :func:`smollm2_forward`; ``on_window`` sees each window's logits (e.g. for a KL).
+    go to :func:`smollm2_forward`; ``on_window`` sees each window's logits (e.g. for a KL) and
+    its per-token NLL.
 
     ``workers`` > 1 runs that many windows at a time in threads (numpy's BLAS and ufuncs release
     the GIL); each window's forward is the same computation, and the per-window sums are added
@@ -622,10 +632,10 @@ def smollm2_perplexity(n_windows: int = 8, window: int = 512,
         lin, kvh = hooks(j) if hooks is not None else (linear, kv)
         lg = smollm2_forward(seq, weights=weights, linear=lin, kv=kvh).logits
         assert lg is not None
+        nll = window_nll(seq, lg)
         if on_window is not None:
-            on_window(j, seq, lg)
-        lg = lg[:-1]
-        return float(np.sum(_logsumexp_rows(lg) - lg[np.arange(window - 1), seq[1:]]))
+            on_window(j, seq, lg, nll)
+        return float(np.sum(nll))
 
     seqs = list(enumerate(smollm2_eval_windows(n_windows, window)))
     if workers == 1:

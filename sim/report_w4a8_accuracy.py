@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sim.accuracy import QuantConfig
-from sim.accuracy._run import RUN_BLAS_THREADS, cached_result, run_quant
+from sim.accuracy._run import DEFAULT_WORKERS, RUN_BLAS_THREADS, cached_result, run_quant
 
 __all__ = ["w4a8_accuracy_section", "report_configs", "EVAL", "CALIB", "warm_cache"]
 
@@ -192,7 +192,7 @@ def _pareto(points: list[tuple[float, float]]) -> list[bool]:
 
 # ------------------------------------------------------------------------------- the section
 def w4a8_accuracy_section(seed: int = 0, run_missing: bool = True, progress: bool = False,
-                          workers: int = min(2, os.cpu_count() or 1)) -> Files:
+                          workers: int = DEFAULT_WORKERS) -> Files:
     """``reports/w4a8_accuracy.md`` + ``.csv`` + ``w4a8_accuracy_pareto.png`` +
     ``w4a8_accuracy_underflow.png``.
 
@@ -721,7 +721,7 @@ def main() -> int:
     ap.add_argument("--only", default=None, help="with --warm: rows whose label contains this")
     ap.add_argument("--gptq-check", action="store_true",
                     help="compute the layer-level GPTQ calibration check (cached)")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="with --warm: threads per run (results do not depend on it)")
     args = ap.parse_args()
     GPTQ_CHECK_RUN[0] = args.gptq_check

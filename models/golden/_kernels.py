@@ -10,7 +10,7 @@ range. Integer widths are ≤ 62 bits, so every intermediate fits int64 exactly.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
            "decode_pairs_into", "abs_segment_sums", "prepare_acts", "add_block_into", "gemm_sequential"]
@@ -129,21 +129,6 @@ def decode_table_into(codes, zp, group, table, zp_mask, zp_scale, out):  # type:
 
 
 @njit(cache=True)
-def _pairs_rows(codes2, zp, k2, group2, ptab, out2, i0, i1):  # type: ignore[no-untyped-def]
-    has_zp = zp.shape[1] > 0
-    for i in range(i0, i1):
-        for g in range(k2 // group2):
-            z = zp[i, g] if has_zp else 0
-            row = ptab[z]
-            b = i * k2 + g * group2
-            cs = codes2[b:b + group2]  # contiguous slices: no index arithmetic in the loop
-            os = out2[b:b + group2]
-            for j in range(group2):
-                v = cs[j]
-                os[j] = row[(v & 0xF) | (v >> 4)]
-
-
-@njit(cache=True)
 def decode_pairs_into(codes2, zp, n, group2, ptab, out2):  # type: ignore[no-untyped-def]
     """``decode_table_into`` for 4-bit codes stored one per byte, two codes per lookup: ``codes2``
     is the C-contiguous (N, K) uint8 code matrix viewed flat as N·K/2 uint16 (little-endian: code
@@ -153,7 +138,17 @@ def decode_pairs_into(codes2, zp, n, group2, ptab, out2):  # type: ignore[no-unt
     Half the loads and stores of one lookup per code: the decode is the part of a BLAS GEMM that
     BLAS does not do. Flat slices on purpose: the same loop over 2-D views ran 2-3x slower."""
     k2 = codes2.shape[0] // n if n else 0
-    _pairs_rows(codes2, zp, k2, group2, ptab, out2, 0, n)
+    has_zp = zp.shape[1] > 0
+    for i in range(n):
+        for g in range(k2 // group2):
+            z = zp[i, g] if has_zp else 0
+            row = ptab[z]
+            b = i * k2 + g * group2
+            cs = codes2[b:b + group2]  # contiguous slices: no index arithmetic in the loop
+            os = out2[b:b + group2]
+            for j in range(group2):
+                v = cs[j]
+                os[j] = row[(v & 0xF) | (v >> 4)]
     return out2
 
 
@@ -174,12 +169,19 @@ def abs_segment_sums(acts, seg):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _prep_rows(acts1, k, seg, out1, sums, i0, i1):  # type: ignore[no-untyped-def]
-    """prepare_acts on rows i0..i1-1 (i1 > i0): returns their (min, max) as int32."""
-    ns = sums.shape[1]
-    lo = np.int32(acts1[i0 * k])
+def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
+    """One pass over C-contiguous (M, K) activations of at most 16 bits viewed flat (``acts1``,
+    M·K > 0): writes them as float32 into ``out1`` (flat, exact: |a| < 2^24) and returns (min,
+    max, the (M, ceil(K/seg)) Σ|a| per row and run of ``seg`` <= 2^15 columns, as
+    ``abs_segment_sums``). Replaces a min pass, a max pass, ``astype`` and
+    ``abs_segment_sums`` over the same memory; int32 arithmetic (a run's Σ|a| <= 2^15 · 2^16)
+    lets the loop vectorize."""
+    k = acts1.shape[0] // m
+    ns = (k + seg - 1) // seg
+    sums = np.zeros((m, ns), dtype=np.int64)
+    lo = np.int32(acts1[0])
     hi = lo
-    for i in range(i0, i1):
+    for i in range(m):
         for s in range(ns):
             j0, j1 = i * k + s * seg, i * k + min(k, (s + 1) * seg)
             src = acts1[j0:j1]
@@ -194,20 +196,6 @@ def _prep_rows(acts1, k, seg, out1, sums, i0, i1):  # type: ignore[no-untyped-de
                 t += abs(v)
             lo, hi = lo_s, hi_s
             sums[i, s] = t
-    return lo, hi
-
-
-@njit(cache=True)
-def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
-    """One pass over C-contiguous (M, K) activations of at most 16 bits viewed flat (``acts1``,
-    M·K > 0): writes them as float32 into ``out1`` (flat, exact: |a| < 2^24) and returns (min,
-    max, the (M, ceil(K/seg)) Σ|a| per row and run of ``seg`` <= 2^15 columns, as
-    ``abs_segment_sums``). Replaces a min pass, a max pass, ``astype`` and
-    ``abs_segment_sums`` over the same memory; int32 arithmetic (a run's Σ|a| <= 2^15 · 2^16)
-    lets the loop vectorize."""
-    k = acts1.shape[0] // m
-    sums = np.zeros((m, (k + seg - 1) // seg), dtype=np.int64)
-    lo, hi = _prep_rows(acts1, k, seg, out1, sums, 0, m)
     return np.int64(lo), np.int64(hi), sums
 
 

@@ -31,6 +31,8 @@ __all__ = ["run_quant", "cached_result", "cache_dir", "reference_hidden", "windo
 RESULT_VERSION = 1
 #: BLAS threads of every accuracy run (results depend on it in the last bits: ``_blas``)
 RUN_BLAS_THREADS = 1
+#: default ``workers`` of the CLI, the report warm-up and the benchmark (results do not depend on it)
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 
 def blas_tag() -> str:
@@ -242,10 +244,9 @@ def _run_smollm2(qc: QuantConfig, progress: bool, workers: int = 1) -> dict[str,
     nlls: list[np.ndarray] = [np.empty(0)] * qc.windows
     wbar = _bar(qc.windows, "evaluate", progress)
 
-    def on_window(j: int, seq: np.ndarray, logits: np.ndarray) -> None:
+    def on_window(j: int, seq: np.ndarray, logits: np.ndarray, nll: np.ndarray) -> None:
         kls[j] = window_kl(j, qc.window, logits)
-        lg = logits[:-1]  # the same sums smollm2_perplexity forms, kept per token
-        nlls[j] = rd._logsumexp_rows(lg) - lg[np.arange(lg.shape[0]), seq[1:]]
+        nlls[j] = nll  # the per-token terms smollm2_perplexity sums
         wbar.update()
 
     ppl = rd.smollm2_perplexity(qc.windows, qc.window, weights=qm.weights or None,

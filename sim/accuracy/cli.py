@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from typing import Any
 
 from models.errors import MacforgeError
 
 from ._config import ALLOCATIONS, CALIBRATION_SOURCES, METHODS, MODELS, QuantConfig
+from ._run import DEFAULT_WORKERS
 
 __all__ = ["add_parser", "cmd_quant", "config_from_args"]
 
@@ -96,7 +96,7 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--fisher-len", type=int, default=512,
                    help="--allocate fisher: tokens per Fisher calibration sequence")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+    q.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
                    help="threads for calibration sequences and evaluation windows (results do not "
                         "depend on it; default: 2, or 1 on a 1-CPU machine)")
     q.add_argument("--no-cache", action="store_true", help="recompute even if cached")
