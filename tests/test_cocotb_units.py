@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -272,13 +273,26 @@ def test_parallel_lanes_report_what_one_lane_reports(
     bug = rtl.Fault(kind="product_bit", bit=4)
     kw = {"simulator": sim, "vectors": 12000, "seed": 4, "real_data": False, "build_root": build_root,
           "keep_failed": False}
+    monkeypatch.setattr(run, "MAX_FAILURES", 1 << 30)  # every mismatching cycle, not the first 8
     (one,) = testbench.run_units(["mac_int4xint8"], fault=bug, **kw)
     monkeypatch.setattr(run, "LANE_MIN_CYCLES", 2048)
+    starts: list[int] = []
+    split = run.lane_starts
+
+    def spy(stim: Any, *a: Any, **k: Any) -> tuple[int, list[int]]:
+        lanes, st = split(stim, *a, **k)
+        starts[:] = st
+        return lanes, st
+
+    monkeypatch.setattr(run, "lane_starts", spy)
     (many,) = testbench.run_units(["mac_int4xint8"], fault=bug, **kw)
-    assert (one.lanes, many.lanes) == (1, 8)
-    assert many.vectors == one.vectors and many.mismatches == one.mismatches > 0
+    assert (one.lanes, many.lanes) == (1, 8) and len(starts) >= 3  # lanes that got a part
+    assert many.mismatches == one.mismatches > 0
     ones = {(f["cycle"], f["got"]) for f in one.failures}
     assert ones == {(f["cycle"], f["got"]) for f in many.failures}
+    # the later lanes report failures too, at their cycle in the whole stream
+    assert any(f["cycle"] >= starts[-1] for f in many.failures)
+    assert any(starts[1] <= f["cycle"] < starts[2] for f in many.failures)
     (good,) = testbench.run_units(["mac_int4xint8"], variants=True, **kw)
     assert good.lanes == 8 and good.mismatches == 0 and len(good.instances) >= 2
 

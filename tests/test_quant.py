@@ -207,6 +207,30 @@ def test_gptq_beats_rtn_on_correlated_inputs(name: str) -> None:
     assert res.quantized.scales.shape == (64, 2)
 
 
+@pytest.mark.parametrize("name,gran,block,act_order", [("int4_asym", 24, 64, False), ("dint4_sym", 24, 128, True),
+                                                       ("int4", "channel", 50, False), ("dint4_asym", 8, 37, True)])
+def test_gptq_two_level_lazy_updates_equal_one_level(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                     gran: object, block: int, act_order: bool) -> None:
+    """The column loop's inner sub-blocks (``_SUB_BLOCK`` columns get each error at once, the
+    rest of the block at the sub-block's end, plus a flush where a group starts) only
+    reassociate the reference lazy-batch update (every column's error applied to the whole rest
+    of its block at once: a sub-block as long as the block): same codes, weights to float
+    rounding. Blocks longer than a sub-block, groups not aligned with it, with and without
+    act_order."""
+    import models.quant._gptq as G
+
+    x = _correlated(512, 96 if gran != "channel" else 100, 21)
+    w = _rng(22).standard_normal((40, x.shape[1]))
+    f = get_format(name)
+    sc = weight_scaling(f, gran)
+    two = gptq_quantize(w, hessian(x), f, sc, block_size=block, act_order=act_order)
+    monkeypatch.setattr(G, "_SUB_BLOCK", 1 << 30)
+    one = gptq_quantize(w, hessian(x), f, sc, block_size=block, act_order=act_order)
+    assert np.array_equal(two.quantized.codes, one.quantized.codes)
+    np.testing.assert_allclose(two.weight, one.weight, rtol=1e-6, atol=1e-6)
+    assert math.isclose(two.loss, one.loss, rel_tol=1e-9)
+
+
 def test_gptq_with_identity_hessian_is_rtn() -> None:
     w = _rng(10).standard_normal((16, 64))
     for name, gran in (("int4_asym", 32), ("dint4_sym", "channel")):
