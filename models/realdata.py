@@ -1003,7 +1003,7 @@ def read_exported_streams(path: str | Path) -> ExportedStream:
     return ExportedStream(act, wc, zp, **meta)
 
 
-def load_operand_stream(path: str | Path, n: int, dot_len: int | None = None
+def load_operand_stream(path: str | Path | ExportedStream, n: int, dot_len: int | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``n`` (activation, weight code, zero point) operand pairs of an exported file, in the
     layout of ``rtl.flow``'s real-data stream (flat int64 arrays, one MAC each).
@@ -1012,9 +1012,10 @@ def load_operand_stream(path: str | Path, n: int, dot_len: int | None = None
     product of token ``t`` and output row ``r``, walking ``j`` over the input (``dot_len`` =
     the input width unless given: each dot product restarts the accumulator), then the next
     row, then the next token; the zero point is that element's group's. Raises if the file
-    holds fewer than ``n`` products.
+    holds fewer than ``n`` products. ``path`` may be the file already read
+    (:func:`read_exported_streams`).
     """
-    ex = read_exported_streams(path)
+    ex = path if isinstance(path, ExportedStream) else read_exported_streams(path)
     act, wc, zp = ex.act_codes, ex.weight_codes, ex.weight_zero_points
     t_n, k = act.shape
     r_n = wc.shape[0]

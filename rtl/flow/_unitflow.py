@@ -259,7 +259,7 @@ def exported_operand_stream(spec: UnitSpec, path: str, n: int) -> tuple[np.ndarr
         raise MacforgeError(f"{path}: exported activations ({ex.act_format}, {ex.act_codes.min()}..{ex.act_codes.max()}) "
                             f"do not fit unit {spec.name}'s {spec.act_format} range {lo}..{hi}")
     k = ex.act_codes.shape[1]
-    a, w, z = realdata.load_operand_stream(path, n)
+    a, w, z = realdata.load_operand_stream(ex, n)  # the file read above, not read again
     desc = (f"exported streams {Path(path).name} (method {ex.method or '?'}, layer {ex.layer or '?'}: "
             f"{ex.act_codes.shape[0]} tokens x {ex.weight_codes.shape[0]} rows, K = {k}, {ex.act_format} "
             f"activations x {ex.weight_format} weights); clr every {k} MACs")

@@ -137,4 +137,6 @@ def warm() -> None:
     p = np.ones(len(PARAMS))
     p[0] = p[1] = 0.0  # os, macforge schedule
     p[17:20] = 1e9  # buffers large enough for the 1x1x1 GEMM
-    search_tiles(p, np.ones(1, dtype=np.int64), np.ones(1, dtype=np.int64))
+    cand = np.ones(1, dtype=np.int64)
+    cand.setflags(write=False)  # as the real candidate arrays (_candidates): the same specialisation
+    search_tiles(p, cand, cand)

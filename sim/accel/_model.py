@@ -165,8 +165,8 @@ def _vector_gemm(spec: AcceleratorSpec, g: Gemm, vec_pj: float, dram_pj_bit: flo
             "energy_pj_mac": ops * vec_pj, "energy_pj_sram": 0.0, "energy_pj_dram": dram * dram_pj_bit}
 
 
-@lru_cache(maxsize=1024)
 def _is_entropy(fmt: str) -> bool:
+    # not cached by name: a user format of that name may be registered again (tests do)
     from models.formats import get_format
 
     return get_format(fmt).kind == "entropy"

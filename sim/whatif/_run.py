@@ -195,7 +195,9 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
 
     def todo_chunks() -> Iterable[list[tuple[str, dict[str, Any]]]]:
         """Hash the points block by block; a block's uncached points are submitted as soon as
-        they are known, so the workers start while the parent is still hashing."""
+        they are known, so the workers start while the parent is still hashing. Each block's
+        uncached points go out in up to ``workers`` pieces: in a mostly cached study the new
+        points may all sit in a few blocks, which must still spread over every worker."""
         for block in _chunks(points, size):
             chunk = []
             for p in block:
@@ -207,8 +209,9 @@ def run_study(study: Study, executor: str = "local", workers: int = 2, scheduler
                     todo[k] = p
                     chunk.append((k, p))
             bar.update(len(block) - len(chunk))
-            if chunk:
-                yield chunk
+            step = -(-len(chunk) // workers)
+            for i in range(0, len(chunk), step or 1):
+                yield chunk[i:i + step]
 
     if study.measure == "model" and executor == "local":
         def warmed_first() -> Iterable[list[tuple[str, dict[str, Any]]]]:
