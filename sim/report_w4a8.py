@@ -290,10 +290,10 @@ def measure_w4a8(seed: int = 0) -> W4A8Data:
 
 
 def _iverilog_version() -> str:
-    import subprocess
+    """``testbench.simulator_version("icarus")`` shortened for the report (``Icarus Verilog 12.0``)."""
+    from testbench import simulator_version
 
-    out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.splitlines()
-    return out[0].split(" (")[0].replace(" version", "") if out else "Icarus Verilog"
+    return simulator_version("icarus").split(" (")[0].replace(" version", "")
 
 
 def _tpoint(r: dict[str, Any]) -> dict[str, Any]:

@@ -119,8 +119,9 @@ def test_clock_energy_override_moves_only_the_clock_part():
         assert r["data_energy_per_mac_nand2"] == base["data_energy_per_mac_nand2"]
         assert r["energy_per_mac_nand2"] == pytest.approx(base["data_energy_per_mac_nand2"] + ck * 32)
     assert base["dff_cycles_per_mac"] == 32 and base["dff_clock_energy_nand2"] == pytest.approx(DFF_CLOCK_ENERGY)
-    with pytest.raises(MacforgeError, match="clock energy must be >= 0"):
-        unit_energy("mac_int4xint8", n_macs=256, clock_energy=-1)
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(MacforgeError, match="clock energy must be >= 0"):
+            unit_energy("mac_int4xint8", n_macs=256, clock_energy=bad)
 
 
 def test_cell_energy_variants_reweigh_only_the_combinational_internal_energy():

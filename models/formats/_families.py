@@ -8,6 +8,7 @@ elsewhere. Sources are cited in ``source`` and listed by ``macforge formats``.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -503,16 +504,14 @@ def nupes_format(bits: int, a: float) -> Format:
 
 
 def decoupleq_int_format(bits: int) -> Format:
-    """decoupleQ's ``bits``-bit integers q in [-2^(b-1), 2^(b-1)-1] (two's complement codes)."""
+    """decoupleQ's ``bits``-bit integers q in [-2^(b-1), 2^(b-1)-1]: ``int_format``'s grid and
+    two's complement codes, as an affine (q·s + z) format."""
     _check_bits(bits, 2, 4, "decoupleq")
     v = _twos(bits)
-    return Format(
+    return replace(
+        int_format(bits),
         name=f"decoupleq_int{bits}",
-        bits=bits,
         kind="affine",
-        values=v.astype(np.float64),
-        tie_priority=_even_priority(v),
-        encodable=np.ones(1 << bits, dtype=bool),
         description=f"decoupleQ {bits}-bit integers q in [{int(v.min())}, {int(v.max())}] (two's "
         "complement codes); W = q·s + z with float (FP16) scale s and offset z per output "
         "channel and group",

@@ -19,7 +19,6 @@ from ._core import Format
 from ._families import (
     FP_SPECIALS,
     crd_format,
-    decoupleq_int2_format,
     decoupleq_int_format,
     dint4_asym_format,
     dint4_sym_format,
@@ -98,10 +97,9 @@ def _fixed() -> dict[str, "callable"]:  # type: ignore[valid-type]
         fp_format("nvfp4", 2, 1, 1, "none"), Scaling(group_size=16, method="nv", scale_format="ue4m3"),
         kind="fp", description="NVFP4: E2M1 elements, block 16, UE4M3 block scale "
         "E4M3(amax_b/(6g)), FP32 tensor scale g = amax/(6·448)")
-    f["decoupleq_int2"] = lambda: _with_scaling(
-        decoupleq_int2_format(), Scaling(method="affine", group_size=128, scale_format="fp16", affine_iters=8))
-    f["decoupleq_int3"] = lambda: _with_scaling(  # the 3-bit sibling, same construction
-        decoupleq_int_format(3), Scaling(method="affine", group_size=128, scale_format="fp16", affine_iters=8))
+    for b in (2, 3):  # decoupleQ's 2-bit format and its 3-bit sibling, the same construction
+        f[f"decoupleq_int{b}"] = lambda b=b: _with_scaling(
+            decoupleq_int_format(b), Scaling(method="affine", group_size=128, scale_format="fp16", affine_iters=8))
     f["fp16"] = lambda: float_table_format("fp16", 5, 10)
     f["bf16"] = lambda: float_table_format("bf16", 8, 7)
     f["e8m0"] = e8m0_format

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import inspect
+import math
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -450,6 +451,10 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     A ``huffman`` decoder's unit of work is one decoded symbol: ``rtl.huffman_energy`` runs it
     (``n_macs`` symbols at full rate, generic library), its record under the same keys."""
     spec = as_spec(unit)
+    if clock_energy is not None and not (math.isfinite(float(clock_energy)) and clock_energy >= 0):
+        # before any synthesis or simulation (NaN and infinity too)
+        raise MacforgeError(f"clock energy must be >= 0 NAND2 toggles per flip-flop per cycle (finite), "
+                            f"not {clock_energy}")
     if spec.kind == "huffman":
         if (liberty is not None or clock_energy is not None or variant != "default" or cell_energy != "library"
                 or streams is not None):
@@ -485,8 +490,6 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     data_e = hit["energy_per_op_nand2"] - hit["clock_energy_per_op"]
     lib_clock = hit["clock_energy_per_op"] / hit["dff_cycles_per_op"] if hit["dff_cycles_per_op"] else 0.0
     ck = lib_clock if clock_energy is None else float(clock_energy)
-    if ck < 0:
-        raise MacforgeError(f"clock energy must be >= 0 NAND2 toggles per flip-flop per cycle, not {ck}")
     total = data_e + ck * hit["dff_cycles_per_op"]
     rec = {"unit": spec.name, "data": data, "macs": ops, "toggles_per_mac": hit["toggles_per_op"],
            "energy_per_mac_nand2": total, "energy_per_mac_pj": total * pj,
