@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 import testbench
 from models.errors import MacforgeError
+from testbench._harness import CHUNK_DEPTH, MAX_LANES  # noqa: E402  (the numbers the text states)
+from testbench._run import LANE_MIN_CYCLES  # noqa: E402
 from models.units import get_unit
 
 OUT = ROOT / "reports" / "bench"
@@ -165,11 +167,11 @@ METHOD = (
     "one Python callback per cycle (cocotb's GPI clock; cocotb writes the packed input word, "
     "awaits the falling edge, reads the acc word; compared in Python). *batched*: the generated "
     "harness clocks itself (`#1` delays, Verilator `--timing`; cocotb only toggles `go` per chunk "
-    "of up to 131,072 cycles and waits the chunk's simulated time), reads binary stimulus and "
+    f"of up to {CHUNK_DEPTH:,} cycles and waits the chunk's simulated time), reads binary stimulus and "
     "expected records (Verilator: one `fread` into the memory; Icarus: `$fread`), drives word k "
     "into the unit, compares its acc after edge k with expected word k (4-state `!==`) and dumps "
-    "the results for Python only when something differed. A stream of at least 2 × 131,072 "
-    "cycles is split at reset cycles over up to 8 parallel *lanes* (copies of the unit in one "
+    "the results for Python only when something differed. A stream of at least "
+    f"2 × {LANE_MIN_CYCLES:,} cycles is split at reset cycles over up to {MAX_LANES} parallel *lanes* (copies of the unit in one "
     "harness, each on its own part of the stream, every cycle of every lane checked): the "
     "simulator's per-time-step cost is paid once for all lanes. *end-to-end* = wall-clock of "
     "`testbench.run_units` for the unit (stimulus generation, golden model, binary files, "
@@ -261,9 +263,11 @@ def main() -> int:
             f"- Goal ≥ {GOAL:,}/s on Verilator (end-to-end wall-clock, batched, `{UNIT}`): "
             f"{'met' if v >= GOAL else 'NOT met'} ({v:,.0f}/s at the load above; "
             f"{vb.rate_cpu:,.0f} checked results per CPU-second of both processes; simulation "
-            f"loop alone {vb.rate_sim:,.0f}/s, {vb.cycles / vb.cpu_loop:,.0f} per CPU-second)."
+            f"loop alone {vb.rate_sim:,.0f}/s"
+            + (f", {vb.cycles / vb.cpu_loop:,.0f} per CPU-second)." if vb.cpu_loop else ").")
         )
-    lines.append(f"- `{DOT_UNIT}` checks 16 MACs per cycle: one result per cycle, 16× the MACs/s.")
+    dl = get_unit(DOT_UNIT).lanes
+    lines.append(f"- `{DOT_UNIT}` checks {dl} MACs per cycle: one result per cycle, {dl}× the MACs/s.")
     (OUT / "sim.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
