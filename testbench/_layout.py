@@ -132,16 +132,19 @@ def _stim_limbs(layout: StimLayout, cols: dict[str, np.ndarray]) -> np.ndarray:
             raise MacforgeError(
                 f"stimulus column {f.name} has {c.shape[1]} lanes, expected {f.lanes}"
             )
-        lw = f.lane_width
-        mask = np.uint64((1 << lw) - 1)
         for lane in range(f.lanes):
-            v = c[:, lane].astype(np.uint64) & mask  # two's complement bits of negative values
-            off = f.offset + lane * lw
-            limb, sh = divmod(off, 64)
-            limbs[:, limb] |= v << np.uint64(sh)
-            if sh + lw > 64:
-                limbs[:, limb + 1] |= v >> np.uint64(64 - sh)
+            _or_field(limbs, c[:, lane], f.offset + lane * f.lane_width, f.lane_width)
     return limbs
+
+
+def _or_field(limbs: np.ndarray, values: np.ndarray, offset: int, width: int) -> None:
+    """OR ``values`` (int64, two's complement bits kept) as a ``width``-bit field at bit
+    ``offset`` into the (T, limbs) uint64 words (limb 0 = bits 0..63; a field may cross a limb)."""
+    v = np.asarray(values, dtype=np.int64).astype(np.uint64) & np.uint64((1 << width) - 1)
+    limb, sh = divmod(offset, 64)
+    limbs[:, limb] |= v << np.uint64(sh)
+    if sh + width > 64:
+        limbs[:, limb + 1] |= v >> np.uint64(64 - sh)
 
 
 def _limb_bytes(limbs: np.ndarray, nbytes: int) -> np.ndarray:
@@ -164,11 +167,7 @@ def pack_result_bytes(layout: ResultLayout, values: np.ndarray) -> np.ndarray:
     n = vals.shape[0]
     limbs = np.zeros((n, max(1, -(-layout.bits // 64))), dtype=np.uint64)
     for i, (w, off) in enumerate(zip(layout.widths, layout.offsets)):
-        v = vals[:, i].astype(np.uint64) & np.uint64((1 << w) - 1)
-        limb, sh = divmod(off, 64)
-        limbs[:, limb] |= v << np.uint64(sh)
-        if sh + w > 64:
-            limbs[:, limb + 1] |= v >> np.uint64(64 - sh)
+        _or_field(limbs, vals[:, i], off, w)
     return _limb_bytes(limbs, -(-layout.bits // 8))
 
 

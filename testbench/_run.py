@@ -30,7 +30,7 @@ from ._harness import (
     c_record_bytes,
     make_harness,
 )
-from ._layout import pack_bytes, pack_result_bytes, parse_hex_lines, unpack_nibbles
+from ._layout import pack_bytes, pack_result_bytes, parse_hex_lines, result_layout, unpack_nibbles
 from ._sims import SIMULATORS, check_simulator, make_runner
 from ._stimulus import Stimulus, build_stimulus, real_data_columns
 from ._systolic import (
@@ -233,14 +233,10 @@ def _expected_records(h: Harness, exp: np.ndarray, starts: list[int], k0: int,
     vals = np.zeros((n, h.lanes, exp.shape[1]), dtype=np.int64)
     for p, v in enumerate(valid):
         vals[:v, p] = exp[starts[p] + k0 : starts[p] + k0 + v]
-    rb = h.result.bits
-    wide = dataclasses.replace(
-        h.result,
-        widths=h.result.widths * h.lanes,
-        offsets=tuple(p * rb + o for p in range(h.lanes) for o in h.result.offsets),
-        bits=h.lanes * rb,
-        signed=h.result.signed * h.lanes,
-    )
+    # the lanes' fields side by side: each field starts on a hex digit, so lane p's fields sit
+    # at p·bits + their offsets in one lane
+    wide = result_layout(list(h.result.widths) * h.lanes, list(h.result.signed) * h.lanes or None)
+    assert wide.offsets == tuple(p * h.result.bits + o for p in range(h.lanes) for o in h.result.offsets)
     return _file_records(pack_result_bytes(wide, vals.reshape(n, -1)), simulator)
 
 
