@@ -267,6 +267,98 @@ def test_gemm_pair_decode_equals_per_code_decode(fmt, group):
                                       acts[:, 1:].astype(np.int64) @ ref[:, 1:].T)
 
 
+
+@pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_sym", None), ("dint4_asym", 16), ("int4_asym", 32),
+                                       ("fp4_e2m1", None), ("int3", None), ("int2", None), ("nupes4_a0.5", None)])
+def test_simd_decode_equals_per_code_decode(fmt, group):
+    """The byte-table (pshufb) decode gives ``decode_weights_into``'s weights bit for bit for
+    every code at every one of its 16 lanes and every zero point, returns the OR of the codes
+    it read, and gemm on that path equals the int64 matmul."""
+    from models.golden import _api, _simd
+    from models.golden import _kernels as K
+    from models.units import weight_decode
+
+    if not _simd.AVAILABLE:
+        pytest.skip("no SSSE3 on this machine: gemm keeps the scalar decode")
+    f = get_format(fmt)
+    dec = weight_decode(f)
+    table, zmask, zscale = dec.as_arrays()
+    nc = len(table)
+    n, k = 2 * (dec.zp_max + 1), 16 * nc  # row i: code (j + i) % nc at column j
+    codes = ((np.arange(k)[None, :] + np.arange(n)[:, None]) % nc).astype(np.uint8)
+    gs = group or k
+    zp = (np.arange(n * (k // gs)).reshape(n, k // gs) % (dec.zp_max + 1)) if group else None
+    zz = np.zeros((n, 0), np.int64) if zp is None else zp
+    ref = K.decode_weights_into(codes, zz, gs, table, zmask, zscale, np.empty((n, k), np.int64))
+    tabs = _api._lut16_tables(table.astype(np.int64).tobytes(), zmask.astype(np.uint8).tobytes(), int(zscale),
+                              int(zz.max()) + 1 if zz.size else 1)
+    out = np.full((n, k), np.nan, np.float32)
+    bits = _simd.decode_lut16_into(codes.reshape(-1), zz, n, k, gs, tabs, out.reshape(-1), False)
+    np.testing.assert_array_equal(out, ref.astype(np.float32))
+    assert int(bits) == int(np.bitwise_or.reduce(codes.reshape(-1).view(np.uint64)))
+    aligned = _api._scratch_array("test", (n, k), np.float32)  # streaming stores: 64-byte aligned
+    assert aligned.ctypes.data % 64 == 0
+    aligned[:] = np.nan
+    assert _simd.decode_lut16_into(codes.reshape(-1), zz, n, k, gs, tabs, aligned.reshape(-1), True) == bits
+    np.testing.assert_array_equal(aligned, ref.astype(np.float32))
+    acts = np.random.default_rng(zlib.crc32(fmt.encode())).integers(-128, 128, (3, k)).astype(np.int8)
+    kw = {"zero_points": zp, "group_size": group} if group else {}
+    np.testing.assert_array_equal(golden.gemm(codes, acts, f, acc_bits=40, **kw), acts.astype(np.int64) @ ref.T)
+
+
+@pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_asym", 64), ("dint4_sym", None)])
+def test_gemm_with_streaming_stores_is_exact(fmt, group):
+    """Operands past ``STREAMING_MIN_BYTES`` are written with streaming stores (1 MB of
+    activations and of weights here); gemm still equals the int64 matmul."""
+    from models.golden import _api
+    from models.units import weight_decode
+
+    m, n, k = 256, 256, 1024
+    assert m * k * 4 >= _api.STREAMING_MIN_BYTES and n * k * 4 >= _api.STREAMING_MIN_BYTES
+    f = get_format(fmt)
+    dec = weight_decode(f)
+    table, zmask, zscale = dec.as_arrays()
+    rng = np.random.default_rng(zlib.crc32(fmt.encode()))
+    codes = rng.integers(0, len(table), (n, k)).astype(np.uint8)
+    acts = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    zp = rng.integers(0, dec.zp_max + 1, (n, k // group)) if group else None
+    zz = np.zeros((n, 0), np.int64) if zp is None else zp
+    w = _decoded_ints(codes, zz, group or k, table, zmask, zscale)
+    kw = {"zero_points": zp, "group_size": group} if group else {}
+    np.testing.assert_array_equal(golden.gemm(codes, acts, f, **kw), acts.astype(np.int64) @ w.T)
+
+
+def _decoded_ints(codes, zz, gs, table, zmask, zscale):
+    from models.golden import _kernels as K
+
+    n, k = codes.shape
+    return K.decode_weights_into(codes, zz, gs, table, zmask, zscale, np.empty((n, k), np.int64))
+
+
+@pytest.mark.parametrize("fmt", ["int4", "int3", "int2", "int8"])
+@pytest.mark.parametrize("k", [64, 63])  # the SIMD decode (K a multiple of 16) and the others
+def test_gemm_refuses_codes_outside_the_table(fmt, k):
+    """A code past the format's table is refused with one message on every path: the SIMD
+    decode (which checks the OR of the codes it read), the scalar decodes, int64 codes with a
+    negative one, and all-zero activations (no decode at all)."""
+    from models.units import weight_decode
+
+    nc = len(weight_decode(get_format(fmt)).table)
+    msg = f"weight_codes must be integer codes 0..{nc - 1} of {fmt}"
+    acts = np.ones((2, k), np.int8)
+    for bad in sorted({nc, 16, 128, 255} - set(range(nc))):
+        codes = np.zeros((5, k), np.uint8 if bad < 256 else np.uint16)
+        codes[3, k - 1] = bad
+        for a in (acts, np.zeros_like(acts)):
+            with pytest.raises(MacforgeError, match=msg):
+                golden.gemm(codes, a, fmt)
+        codes[3, k - 1] = nc - 1  # the largest code is accepted
+        golden.gemm(codes, acts, fmt)
+    neg = np.zeros((5, k), np.int64)
+    neg[1, 2] = -1
+    with pytest.raises(MacforgeError, match=msg):
+        golden.gemm(neg, acts, fmt)
+
 def test_gemm_k_blocks_from_activation_sums_stay_exact():
     """K-blocks grow while wmax·Σ|a| of every row stays ≤ 2^24: uniform int8 activations need
     about half the blocks of the full-scale bound, a full-scale row pulls its blocks back to
@@ -300,7 +392,9 @@ def test_gemm_k_blocks_from_activation_sums_stay_exact():
 
 
 @pytest.mark.parametrize("dtype,lo,hi,shape", [(np.int8, -128, 127, (5, 700)), (np.uint8, 0, 255, (3, 256)),
-                                               (np.int16, -300, 300, (2, 513)), (np.int8, -7, -3, (1, 1))])
+                                               (np.int16, -300, 300, (2, 513)), (np.int8, -7, -3, (1, 1)),
+                                               (np.int8, -128, 127, (3, 800)), (np.int16, -32768, 32767, (2, 272)),
+                                               (np.uint16, 0, 65535, (2, 16))])
 def test_prepare_acts_equals_separate_passes(dtype, lo, hi, shape):
     """gemm's one pass over the activations (``K.prepare_acts``) gives the float32 copy, the
     min, the max and the per-row Σ|a| runs that ``astype``, ``min``, ``max`` and
@@ -315,3 +409,13 @@ def test_prepare_acts_equals_separate_passes(dtype, lo, hi, shape):
     assert (mn, mx) == (int(a.min()), int(a.max()))
     np.testing.assert_array_equal(sums, K.abs_segment_sums(a, 256))
     assert sums.shape == (shape[0], -(-shape[1] // 256))
+    from models.golden import _api, _simd
+
+    if _simd.AVAILABLE and shape[1] % 16 == 0:  # the 16-per-store pass, plain and streaming
+        for nt in (False, True):
+            out2 = _api._scratch_array("test", shape, np.float32)
+            out2[:] = np.nan
+            got = _simd.prepare_acts_into(a.reshape(-1), shape[0], 256, out2.reshape(-1), nt)
+            np.testing.assert_array_equal(out2, a.astype(np.float32))
+            assert got[:2] == (mn, mx)
+            np.testing.assert_array_equal(got[2], sums)

@@ -193,7 +193,7 @@ def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
                 dst[j] = np.float32(v)
                 lo_s = min(lo_s, v)
                 hi_s = max(hi_s, v)
-                t += abs(v)
+                t = np.int32(t + abs(v))  # (numba widens int32 + int32 to int64: kept 32-bit)
             lo, hi = lo_s, hi_s
             sums[i, s] = t
     return np.int64(lo), np.int64(hi), sums
