@@ -376,6 +376,8 @@ def test_gemm_k_blocks_from_activation_sums_stay_exact():
     assert b[0] == 0 and b[-1] == k and len(b) - 1 < -(-k // kb)
     for k0, k1 in zip(b[:-1], b[1:]):
         assert k0 % 256 == 0 and 26 * np.abs(acts[:, k0:k1].astype(np.int64)).sum(1).max() <= 1 << 24
+        if k1 < k:  # greedy: one more run of 256 columns would take some row past the limit
+            assert 26 * np.abs(acts[:, k0:k1 + 256].astype(np.int64)).sum(1).max() > 1 << 24
     full = acts.copy()
     full[1] = -128
     bf = k_block_bounds(full, kb, 26, 1 << 24)

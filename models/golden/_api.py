@@ -236,11 +236,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         # one pass: min, max, the float32 copy the BLAS path multiplies (exact: |a| < 2^16) and
         # the per-row Σ|a| runs its K-blocks are cut from (``k_block_bounds``)
         af32 = _scratch_array("acts", ac.shape, np.float32)
-        if _simd.AVAILABLE and ac.shape[1] % 16 == 0:  # the same pass, 16 values per store
-            lo_, hi_, seg = _simd.prepare_acts_into(ac.reshape(-1), ac.shape[0], _L1_SEGMENT, af32.reshape(-1),
-                                                    _streaming(af32))
-        else:
-            lo_, hi_, seg = K.prepare_acts(ac.reshape(-1), ac.shape[0], _L1_SEGMENT, af32.reshape(-1))
+        lo_, hi_, seg = _prepare_acts(ac, af32)
         amin, amax_, prep = int(lo_), int(hi_), (af32, seg)
     else:
         amin, amax_ = (int(ac.min()), int(ac.max())) if ac.size and ac.dtype.kind in "iu" else (0, 0)
@@ -388,6 +384,16 @@ _scratch = threading.local()
 STREAMING_MIN_BYTES = 1 << 20
 
 
+def _prepare_acts(acts: np.ndarray, out: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """gemm's one pass over C-contiguous integer (M, K) activations of at most 16 bits (M·K > 0):
+    (min, max, per-row Σ|a| runs of ``_L1_SEGMENT`` columns), the float32 copy written into
+    ``out`` (C-contiguous (M, K)); 16 values per store where the machine has it and K allows."""
+    if _simd.AVAILABLE and acts.shape[1] % 16 == 0:
+        return _simd.prepare_acts_into(acts.reshape(-1), acts.shape[0], _L1_SEGMENT, out.reshape(-1),
+                                       _streaming(out))
+    return K.prepare_acts(acts.reshape(-1), acts.shape[0], _L1_SEGMENT, out.reshape(-1))  # type: ignore[no-any-return]
+
+
 def _streaming(out: np.ndarray) -> bool:
     """Write ``out`` with streaming stores: large enough and 64-byte aligned (rows too: callers
     pass C-contiguous float32 arrays with K a multiple of 16)."""
@@ -427,17 +433,9 @@ def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int,
     if kb >= k:
         return [0, k]
     if wmax > 0 and wmax * _L1_SEGMENT * 128 <= limit and acts.dtype.kind in "iu":
-        seg = (K.abs_segment_sums(acts, _L1_SEGMENT) if seg_sums is None else seg_sums) * wmax
-        if seg.max() <= limit:
-            bounds, run = [0], np.zeros(m, dtype=np.int64)
-            for j in range(seg.shape[1]):
-                nxt = run + seg[:, j]
-                if nxt.max() > limit:
-                    bounds.append(j * _L1_SEGMENT)
-                    run = seg[:, j].copy()
-                else:
-                    run = nxt
-            return bounds + [k]
+        seg = K.abs_segment_sums(acts, _L1_SEGMENT) if seg_sums is None else seg_sums
+        if int(seg.max()) * wmax <= limit:
+            return [int(j) * _L1_SEGMENT for j in K.grow_blocks(seg, wmax, limit)] + [k]
     kb = _balanced_block(k, kb)
     return list(range(0, k, kb)) + [k]
 
@@ -534,12 +532,16 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
                             None if prep is None else prep[1])
     if len(bounds) == 2:
         return (af @ wf.T).astype(np.int64)
-    # K-blocking: BLAS writes each block into one float buffer, added into the int64 result
-    out = np.zeros((m, n), dtype=np.int64)
-    buf = np.empty((m, n), dtype=dtype)
+    # K-blocking: BLAS writes each block into one float buffer; the first becomes the int64
+    # result, the others are added into it
+    out = None
+    buf = _scratch_array("block", (m, n), dtype)
     for k0, k1 in zip(bounds[:-1], bounds[1:]):
         np.matmul(af[:, k0:k1], wf[:, k0:k1].T, out=buf)
-        K.add_block_into(out.reshape(-1), buf.reshape(-1))
+        if out is None:
+            out = buf.astype(np.int64)
+        else:
+            K.add_block_into(out.reshape(-1), buf.reshape(-1))
     return out
 
 

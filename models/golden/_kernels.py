@@ -13,7 +13,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
-           "decode_pairs_into", "abs_segment_sums", "prepare_acts", "add_block_into", "gemm_sequential"]
+           "decode_pairs_into", "abs_segment_sums", "prepare_acts", "grow_blocks", "add_block_into",
+           "gemm_sequential"]
 
 
 @njit(cache=True, inline="always")
@@ -197,6 +198,34 @@ def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
             lo, hi = lo_s, hi_s
             sums[i, s] = t
     return np.int64(lo), np.int64(hi), sums
+
+
+@njit(cache=True)
+def grow_blocks(seg, wmax, limit):  # type: ignore[no-untyped-def]
+    """The runs where K-blocks start (run indices, first 0): blocks grow one run of ``seg``
+    (M, runs) Σ|a| at a time while wmax · Σ|a| of every row stays <= ``limit``; a run that
+    would take some row past it starts a new block (each run alone within ``limit``: the
+    caller's check)."""
+    m, ns = seg.shape
+    run = np.zeros(m, dtype=np.int64)
+    starts = np.empty(ns + 1, dtype=np.int64)
+    starts[0] = 0
+    nb = 1
+    for j in range(ns):
+        over = False
+        for i in range(m):
+            if run[i] + seg[i, j] * wmax > limit:
+                over = True
+                break
+        if over:
+            starts[nb] = j
+            nb += 1
+            for i in range(m):
+                run[i] = seg[i, j] * wmax
+        else:
+            for i in range(m):
+                run[i] += seg[i, j] * wmax
+    return starts[:nb]
 
 
 @njit(cache=True)
