@@ -308,13 +308,14 @@ def test_simd_decode_equals_per_code_decode(fmt, group):
 
 @pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_asym", 64), ("dint4_sym", None)])
 def test_gemm_with_streaming_stores_is_exact(fmt, group):
-    """Operands past ``STREAMING_MIN_BYTES`` are written with streaming stores (1 MB of
-    activations and of weights here); gemm still equals the int64 matmul."""
+    """Operands and results past ``STREAMING_MIN_BYTES`` are written with streaming stores (2 MB
+    of activations, 1 MB of weights and of int64 results here); gemm still equals the int64
+    matmul."""
     from models.golden import _api
     from models.units import weight_decode
 
-    m, n, k = 256, 256, 1024
-    assert m * k * 4 >= _api.STREAMING_MIN_BYTES and n * k * 4 >= _api.STREAMING_MIN_BYTES
+    m, n, k = 512, 256, 1024
+    assert min(m * k * 4, n * k * 4, m * n * 8) >= _api.STREAMING_MIN_BYTES
     f = get_format(fmt)
     dec = weight_decode(f)
     table, zmask, zscale = dec.as_arrays()
@@ -326,6 +327,21 @@ def test_gemm_with_streaming_stores_is_exact(fmt, group):
     w = _decoded_ints(codes, zz, group or k, table, zmask, zscale)
     kw = {"zero_points": zp, "group_size": group} if group else {}
     np.testing.assert_array_equal(golden.gemm(codes, acts, f, **kw), acts.astype(np.int64) @ w.T)
+
+
+def test_int64_streaming_converts_every_value():
+    """The streaming float32 -> int64 copy is exact for integers up to 2^24 in magnitude, tail
+    (length not a multiple of 16) included."""
+    from models.golden import _simd
+
+    if not _simd.AVAILABLE:
+        pytest.skip("no SSSE3 on this machine: gemm converts with numpy")
+    rng = np.random.default_rng(5)
+    src = rng.integers(-(1 << 24), (1 << 24) + 1, 100_003).astype(np.float32)
+    src[:2] = [-(1 << 24), 1 << 24]
+    out = np.full(src.shape, 7, np.int64)
+    _simd.int64_streaming(src, out)
+    np.testing.assert_array_equal(out, src.astype(np.int64))
 
 
 def _decoded_ints(codes, zz, gs, table, zmask, zscale):

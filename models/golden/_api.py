@@ -406,16 +406,21 @@ def _scratch_array(slot: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     next call with the same slot in the same thread: never returned to a caller of gemm."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes > SCRATCH_MAX_BYTES:
-        buf = np.empty(nbytes + 64, dtype=np.uint8)
-    else:
-        bufs = getattr(_scratch, "bufs", None)
-        if bufs is None:
-            bufs = _scratch.bufs = {}
-        buf = bufs.get(slot)
-        if buf is None or buf.nbytes < nbytes + 64:
-            buf = bufs[slot] = np.empty(max(nbytes, 64) + 64, dtype=np.uint8)
-    off = -buf.ctypes.data % 64
-    return buf[off:off + nbytes].view(dtype).reshape(shape)
+        return _aligned(np.empty(nbytes + 64, dtype=np.uint8), nbytes, dtype, shape)
+    bufs = getattr(_scratch, "bufs", None)
+    if bufs is None:
+        bufs = _scratch.bufs = {}
+    buf = bufs.get(slot)
+    if buf is None or buf.nbytes < nbytes:
+        buf = bufs[slot] = _aligned(np.empty(max(nbytes, 64) + 64, dtype=np.uint8), max(nbytes, 64), np.uint8,
+                                    (max(nbytes, 64),))
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def _aligned(raw: np.ndarray, nbytes: int, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The 64-byte-aligned ``shape`` array of ``dtype`` inside ``raw`` (uint8, nbytes + 64 long)."""
+    off = -raw.ctypes.data % 64
+    return raw[off:off + nbytes].view(dtype).reshape(shape)
 
 
 def k_block_bounds(acts: np.ndarray, kb: int, wmax: int, limit: int,
@@ -526,22 +531,30 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     af = prep[0] if use_prep else acts.astype(dtype)  # type: ignore[index]
     wf = _decode_float(codes, zz, gs, table, zp_mask, zp_scale, dtype, _scratch_array("weights", (n, k), dtype),
                        unchecked)
-    if kb >= k:
-        return (af @ wf.T).astype(np.int64)
-    bounds = k_block_bounds(acts, kb, wmax, _F32_EXACT if dtype is np.float32 else _F64_EXACT,
-                            None if prep is None else prep[1])
-    if len(bounds) == 2:
-        return (af @ wf.T).astype(np.int64)
-    # K-blocking: BLAS writes each block into one float buffer; the first becomes the int64
-    # result, the others are added into it
+    bounds = [0, k] if kb >= k else k_block_bounds(acts, kb, wmax, _F32_EXACT if dtype is np.float32 else _F64_EXACT,
+                                                   None if prep is None else prep[1])
+    # BLAS writes each K-block into one float buffer; the first becomes the int64 result, the
+    # others are added into it
     out = None
     buf = _scratch_array("block", (m, n), dtype)
     for k0, k1 in zip(bounds[:-1], bounds[1:]):
         np.matmul(af[:, k0:k1], wf[:, k0:k1].T, out=buf)
         if out is None:
-            out = buf.astype(np.int64)
+            out = _to_int64(buf)
         else:
             K.add_block_into(out.reshape(-1), buf.reshape(-1))
+    return out
+
+
+def _to_int64(buf: np.ndarray) -> np.ndarray:
+    """A new int64 array of the integer-valued float ``buf`` (C-contiguous), with streaming
+    stores when it is large (the result is returned, not read here: no use caching it)."""
+    out = np.empty(buf.shape, dtype=np.int64)
+    if (_simd.AVAILABLE and buf.dtype == np.float32 and out.nbytes >= STREAMING_MIN_BYTES
+            and out.ctypes.data % 16 == 0):
+        _simd.int64_streaming(buf.reshape(-1), out.reshape(-1))
+    else:
+        out[...] = buf
     return out
 
 

@@ -27,7 +27,7 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["AVAILABLE", "decode_lut16_into", "prepare_acts_into"]
+__all__ = ["AVAILABLE", "decode_lut16_into", "prepare_acts_into", "int64_streaming"]
 
 
 def _available() -> bool:
@@ -116,6 +116,30 @@ _lut16, _lut16_nt = _make_lut16(False), _make_lut16(True)
 _cvt16, _cvt16_nt = _make_cvt16(False), _make_cvt16(True)
 
 
+_V16I64 = ir.VectorType(ir.IntType(64), 16)
+
+
+@intrinsic
+def _f2i16_nt(typingctx, src, si, out, oi):  # type: ignore[no-untyped-def]
+    """out[oi:oi+16] = int64(src[si:si+16]) (float32 holding integers: exact), streaming stores
+    of 16 bytes (``out`` 16-byte aligned, as numpy allocates)."""
+    sig = types.void(src, si, out, oi)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        s_v, si_v, o_v, oi_v = args
+        sa = context.make_array(signature.args[0])(context, builder, s_v)
+        oa = context.make_array(signature.args[2])(context, builder, o_v)
+        sp = builder.bitcast(builder.gep(sa.data, [si_v]), _V16F32.as_pointer())
+        op = builder.bitcast(builder.gep(oa.data, [oi_v]), _V16I64.as_pointer())
+        # via int32 (exact: |v| <= 2^24), which AVX2 converts 8 at a time (float -> int64 it cannot)
+        v = builder.sext(builder.fptosi(builder.load(sp, align=4), _V16I32), _V16I64)
+        st = builder.store(v, op, align=16)
+        st.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @intrinsic
 def _sfence(typingctx):  # type: ignore[no-untyped-def]
     """Order this thread's streaming stores before anything it does next (another thread, e.g.
@@ -186,3 +210,17 @@ def prepare_acts_into(acts1, m, seg, out1, nt):  # type: ignore[no-untyped-def]
     if nt:
         _sfence()
     return np.int64(lo), np.int64(hi), sums
+
+
+@njit(cache=True, nogil=True)
+def int64_streaming(src1, out1):  # type: ignore[no-untyped-def]
+    """out1 = int64(src1) for flat float32 ``src1`` holding integers (exact), 16 values per
+    streaming store into ``out1`` (16-byte aligned); a tail shorter than 16 one by one."""
+    n = src1.shape[0]
+    n16 = n - n % 16
+    for j in range(0, n16, 16):
+        _f2i16_nt(src1, j, out1, j)
+    for j in range(n16, n):
+        out1[j] = np.int64(src1[j])
+    _sfence()
+    return out1
