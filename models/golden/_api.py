@@ -508,7 +508,7 @@ def _exact_matmul(acts: np.ndarray, table: np.ndarray, codes: np.ndarray, zp: np
     BLAS on K-blocks small enough to stay exact: every partial sum of a block is an integer of
     magnitude <= wmax·Σ|a| over the block <= 2^24 (float32) or 2^53 (float64), exact in any
     summation order (``k_block_bounds``). ``prep``: the activations as float32 and their run
-    sums, from the one pass in ``gemm`` (``K.prepare_acts``). ``unchecked``: as
+    sums, from the one pass in ``gemm`` (``_prepare_acts``). ``unchecked``: as
     ``_decode_float``."""
     m, k = acts.shape
     n = codes.shape[0]
