@@ -336,6 +336,21 @@ def test_which_formats_a_pe_consumes() -> None:
     assert consumes(int8, "int6", "a") and not consumes(int8, "fp16", "a")
 
 
+
+def test_consumes_follows_a_format_defined_again_under_its_name() -> None:
+    """``consumes`` is cached on format objects: a user format dropped from the registry (as the
+    test fixture does between tests) and defined again differently is judged afresh."""
+    from models.formats import _registry, register_format
+    from models.units import get_unit
+    from sim.accel import consumes
+
+    int8 = get_unit("dot8_int8xint8")
+    register_format({"name": "probe_w", "values": [-3, -1, 0, 2]})
+    assert consumes(int8, "probe_w", "w")  # integers inside int8's weight range
+    del _registry._USER["probe_w"]
+    register_format({"name": "probe_w", "values": [-300, -1, 0, 200]})
+    assert not consumes(int8, "probe_w", "w")
+
 def test_summary_fast_path_equals_the_full_evaluation() -> None:
     from sim.accel import evaluate_summary
 

@@ -48,21 +48,25 @@ _VECTOR_KINDS = {"norm": "norm_ops", "residual": "residual_ops", "rope": "rope_o
                  "act_fn": "act_fn_ops", "quant": "quant_ops", "scale": "scale_ops"}
 
 
-@lru_cache(maxsize=4096)
 def consumes(unit: UnitSpec, fmt: str, port: str) -> bool:
     """Whether ``unit`` takes tensors of format ``fmt`` on its weight (``w``) or activation
     (``a``) port: the unit's own format; a narrower signed integer (sign-extended); on the weight
     port of a plain integer PE any format whose values are integers inside the PE's weight range
     (e.g. decoupleQ's {-2..1}: its float offset is applied as z·Σa on the vector unit); for a
-    programmable-LUT unit any format with as many code bits (its table is loaded)."""
-    import numpy as np
-
+    programmable-LUT unit any format with as many code bits (its table is loaded). Cached on
+    the format objects, not their names: a format registered again under a name is a new key."""
     from models.formats import get_format
 
     mine = unit.weight_format if port == "w" else unit.act_format
-    if fmt == mine:
+    return _consumes(unit, get_format(fmt), get_format(mine), port)
+
+
+@lru_cache(maxsize=4096)
+def _consumes(unit: UnitSpec, f: Any, g: Any, port: str) -> bool:
+    import numpy as np
+
+    if f is g:
         return True
-    f, g = get_format(fmt), get_format(mine)
     if f.kind == "int" and g.kind == "int" and f.bits <= g.bits:
         return True
     if port != "w" or f.zp_codes is not None:
