@@ -233,13 +233,16 @@ def test_bad_input_errors():
 
 @pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_asym", 16), ("int4_asym", 8), ("fp4_e2m1", None),
                                        ("int8", None)])
-def test_gemm_pair_decode_equals_per_code_decode(fmt, group):
-    """The BLAS path decodes two uint8 codes per lookup (``_decode_float``: a table of code
-    pairs per zero point); its weights equal ``decode_weights_into``'s per-code ones bit for
-    bit, through every zero point and every code pair, and gemm equals the int64 matmul on the
-    pair path, on int64 codes and on an odd K (the per-code fallback)."""
-    from models.golden import _api
+def test_gemm_pair_decode_equals_per_code_decode(fmt, group, monkeypatch):
+    """Without the SIMD kernels (as on a machine without SSSE3) the BLAS path decodes two uint8
+    codes per lookup (``_decode_float``: a table of code pairs per zero point); its weights
+    equal ``decode_weights_into``'s per-code ones bit for bit, through every zero point and
+    every code pair, and gemm equals the int64 matmul on the pair path, on int64 codes and on an
+    odd K (the per-code fallback)."""
+    from models.golden import _api, _simd
     from models.golden import _kernels as K
+
+    monkeypatch.setattr(_simd, "AVAILABLE", False)
     from models.units import weight_decode
 
     f = get_format(fmt)
@@ -307,13 +310,18 @@ def test_simd_decode_equals_per_code_decode(fmt, group):
 
 
 @pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_asym", 64), ("dint4_sym", None)])
-def test_gemm_with_streaming_stores_is_exact(fmt, group):
+@pytest.mark.parametrize("simd", [True, False])
+def test_gemm_with_streaming_stores_is_exact(fmt, group, simd, monkeypatch):
     """Operands and results past ``STREAMING_MIN_BYTES`` are written with streaming stores (2 MB
     of activations, 1 MB of weights and of int64 results here); gemm still equals the int64
-    matmul."""
+    matmul, as it does with the SIMD kernels switched off."""
     from models.golden import _api
     from models.units import weight_decode
 
+    from models.golden import _simd
+
+    if not simd:  # the scalar passes on the same operands
+        monkeypatch.setattr(_simd, "AVAILABLE", False)
     m, n, k = 512, 256, 1024
     assert min(m * k * 4, n * k * 4, m * n * 8) >= _api.STREAMING_MIN_BYTES
     f = get_format(fmt)
@@ -353,11 +361,17 @@ def _decoded_ints(codes, zz, gs, table, zmask, zscale):
 
 @pytest.mark.parametrize("fmt", ["int4", "int3", "int2", "int8"])
 @pytest.mark.parametrize("k", [64, 63])  # the SIMD decode (K a multiple of 16) and the others
-def test_gemm_refuses_codes_outside_the_table(fmt, k):
+@pytest.mark.parametrize("simd", [True, False])
+def test_gemm_refuses_codes_outside_the_table(fmt, k, simd, monkeypatch):
     """A code past the format's table is refused with one message on every path: the SIMD
-    decode (which checks the OR of the codes it read), the scalar decodes, int64 codes with a
-    negative one, and all-zero activations (no decode at all)."""
+    decode (which checks the OR of the codes it read), the scalar decodes (also with the SIMD
+    kernels switched off), int64 codes with a negative one, and all-zero activations (no
+    decode at all)."""
+    from models.golden import _simd
     from models.units import weight_decode
+
+    if not simd:
+        monkeypatch.setattr(_simd, "AVAILABLE", False)
 
     nc = len(weight_decode(get_format(fmt)).table)
     msg = f"weight_codes must be integer codes 0..{nc - 1} of {fmt}"
