@@ -101,6 +101,27 @@ MEASURED = [k for k in CSV_NAMES if k != "candidates"]  # candidates are derived
 
 
 # ============================================================================ measuring
+def cells_table(table: list[dict[str, Any]], energy: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The cells table: per cell of ``table`` (``CellLibrary.cell_table()``) its figures relative
+    to a NAND2 (the constants every energy and delay rests on) and where the energy of INT8 and
+    dINT4-B goes (``energy``: their ``unit_energy`` records; toggles of the nets each cell type
+    drives, load included). An energy record gives one clock-energy total: it is the flip-flop
+    row's only while the library has a single clocked cell (the generic one has); a library
+    with several is refused, as the total could not be split between them here."""
+    clocked = [c["cell"] for c in table if c["clock_energy_rel"]]
+    if len(clocked) > 1:
+        raise MacforgeError(f"the cells table attributes the clock energy to one flip-flop type; the library "
+                            f"has {len(clocked)} clocked cells ({', '.join(clocked)})")
+    return pd.DataFrame([
+        {"cell": c["cell"], "area_um2": c["area"], "nand2_eq": c["nand2_eq"],
+         "input_cap_rel": max(c["input_cap_rel"].values()), "internal_energy_rel": c["toggle_energy_rel"],
+         "clock_energy_rel": c["clock_energy_rel"], "delay_fo1_ps": 1000 * c["delay_fo1_ns"],
+         **{f"energy_per_mac_nand2_{_short(u)}": energy[u]["by_cell_type"].get(c["cell"], 0.0) for u in (BASE, D_SYM)},
+         **{f"clock_energy_per_mac_nand2_{_short(u)}": energy[u]["clock_energy_per_mac_nand2"] if c["clock_energy_rel"]
+            else 0.0 for u in (BASE, D_SYM)}}
+        for c in table])
+
+
 def measure_w4a8(seed: int = 0) -> W4A8Data:
     """Every measured table of the report as a DataFrame (see ``CSV_NAMES``), plus metadata."""
     from models.cost import HOROWITZ_45NM_PJ
@@ -170,23 +191,7 @@ def measure_w4a8(seed: int = 0) -> W4A8Data:
     ])
 
     # ------------------------------------------------------------ the cell library's figures
-    # per cell relative to a NAND2 (the constants every energy and delay rests on) and where the
-    # energy of INT8 and dINT4-B goes (toggles of the nets each cell type drives, load included).
-    # The energy record gives one clock-energy total: it is the flip-flop row's only while the
-    # library has a single clocked cell (the generic one has), else it could not be split here.
-    table = cell_library().cell_table()
-    clocked = [c["cell"] for c in table if c["clock_energy_rel"]]
-    if len(clocked) > 1:
-        raise MacforgeError(f"the cells table attributes the clock energy to one flip-flop type; the library "
-                            f"has {len(clocked)} clocked cells ({', '.join(clocked)})")
-    T["cells"] = pd.DataFrame([
-        {"cell": c["cell"], "area_um2": c["area"], "nand2_eq": c["nand2_eq"],
-         "input_cap_rel": max(c["input_cap_rel"].values()), "internal_energy_rel": c["toggle_energy_rel"],
-         "clock_energy_rel": c["clock_energy_rel"], "delay_fo1_ps": 1000 * c["delay_fo1_ns"],
-         **{f"energy_per_mac_nand2_{_short(u)}": e_rand[u]["by_cell_type"].get(c["cell"], 0.0) for u in (BASE, D_SYM)},
-         **{f"clock_energy_per_mac_nand2_{_short(u)}": e_rand[u]["clock_energy_per_mac_nand2"] if c["clock_energy_rel"]
-            else 0.0 for u in (BASE, D_SYM)}}
-        for c in table])
+    T["cells"] = cells_table(cell_library().cell_table(), e_rand)
 
     # ------------------------------------------------------------ energy sensitivities
     _log("clock-energy and cell-energy sensitivities")

@@ -127,3 +127,27 @@ def test_missing_tables_and_files_are_refused(data: W4A8Data, tmp_path: Path):
     shutil.copy(REPORTS / META_NAME, tmp_path / META_NAME)
     with pytest.raises(MacforgeError, match="has no w4a8 report file w4a8_mac.csv"):
         load_w4a8(tmp_path)
+
+
+def test_cells_table_puts_the_clock_energy_on_the_one_clocked_cell_and_refuses_two():
+    """The cells table gives the energy record's one clock-energy total to the flip-flop row (the
+    only clocked cell of the shipped library); a library with two clocked cells is refused, as
+    that total could not be split between them."""
+    from rtl.flow import cell_library
+    from sim.report_w4a8 import cells_table
+
+    table = cell_library().cell_table()
+    clocked = [c["cell"] for c in table if c["clock_energy_rel"]]
+    assert len(clocked) == 1
+    energy = {u: {"by_cell_type": {c["cell"]: float(i + 1) for i, c in enumerate(table)},
+                  "clock_energy_per_mac_nand2": 10.0 * (j + 1)} for j, u in enumerate((BASE, D_SYM))}
+    df = cells_table(table, energy).set_index("cell")
+    assert list(df.index) == [c["cell"] for c in table]
+    assert df.loc[clocked[0], "clock_energy_per_mac_nand2_int8"] == 10.0
+    assert df.loc[clocked[0], "clock_energy_per_mac_nand2_dint4_sym"] == 20.0
+    assert (df.drop(index=clocked[0])[["clock_energy_per_mac_nand2_int8", "clock_energy_per_mac_nand2_dint4_sym"]] == 0).all().all()
+    assert df["energy_per_mac_nand2_int8"].tolist() == [float(i + 1) for i in range(len(table))]
+    other = next(c for c in table if not c["clock_energy_rel"])
+    two = [dict(c, clock_energy_rel=1.0) if c is other else c for c in table]
+    with pytest.raises(MacforgeError, match=rf"the library has 2 clocked cells \(.*{other['cell']}"):
+        cells_table(two, energy)
