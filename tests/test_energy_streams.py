@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,23 @@ def test_energy_follows_the_exported_operands(tmp_path: Path) -> None:
                                                                              np.zeros((8, 64), int), w)))
     assert "b.npz" in busy["stimulus"] and "i.npz" in idle["stimulus"]
     assert idle["data_energy_per_mac_nand2"] < 0.5 * busy["data_energy_per_mac_nand2"]
+
+
+def test_energy_of_an_exported_stream_does_not_depend_on_the_seed(tmp_path: Path, monkeypatch) -> None:
+    """An exported stream ignores the seed, so its energy record is cached independently of it:
+    one simulation for two seeds, the same record."""
+    import rtl.flow._unitflow as UF
+
+    calls = []
+    real = UF.netlist_activity
+
+    def counting(*a, **kw):  # type: ignore[no-untyped-def]
+        calls.append(kw.get("workdir"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(UF, "netlist_activity", counting)
+    rng = np.random.default_rng(zlib.crc32(str(tmp_path).encode()))  # operands no earlier run has cached
+    f = str(_write(tmp_path / "s.npz", rng.integers(-128, 128, (8, 64)), rng.integers(-128, 128, (8, 64))))
+    r0 = unit_energy("mac_int8xint8", "real", n_macs=256, streams=f, seed=0)
+    r5 = unit_energy("mac_int8xint8", "real", n_macs=256, streams=f, seed=5)
+    assert len(calls) == 1 and r0 == r5

@@ -471,8 +471,10 @@ def unit_energy(unit: UnitSpec | str, data: str = "random", *, n_macs: int = 204
     wlib, factor = energy_variant_library(lib, cell_energy)  # checks the name first
     g = synth_gates(v, spec.name, variant, library=library)
     # keyed on what is simulated (the stimulus itself) and on the energy flow's own code, so a
-    # change of either re-measures (a fixed tag once let stale records survive a stimulus change)
-    key = cache_key("energy-v3", design_text(v), g.netlist, data, str(n_macs), str(seed), delay, desc,
+    # change of either re-measures (a fixed tag once let stale records survive a stimulus change);
+    # an exported stream does not depend on the seed, so its records do not either
+    key = cache_key("energy-v3", design_text(v), g.netlist, data, str(n_macs), str(seed) if streams is None else "-",
+                    delay, desc,
                     _stimulus_digest(stim), _energy_code_digest(), lib.text if library else "",
                     *([] if cell_energy == "library" else [f"cell-energy {cell_energy}"]))
     hit = cache_get("energy", key)
