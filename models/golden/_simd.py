@@ -33,7 +33,8 @@ __all__ = ["AVAILABLE", "decode_lut16_into", "prepare_acts_into", "int64_streami
 
 
 def _available() -> bool:
-    if platform.machine().lower() not in ("x86_64", "amd64") or config.CPU_NAME not in (None, "host"):
+    if (platform.machine().lower() not in ("x86_64", "amd64") or config.CPU_NAME not in (None, "host")
+            or config.DISABLE_JIT):  # (intrinsics exist only in compiled code)
         return False
     try:
         import llvmlite.binding as llvm
