@@ -165,8 +165,9 @@ def main() -> int:
         "golden makes three serial numba passes: the int64 result from BLAS's float32 output, one over the activations (min, max, the float32 copy and "
         "the per-row Σ|a| runs the K-blocks are cut from) and the weight decode, which "
         + ("looks up 16 4-bit codes per x86 `pshufb` in a 16-byte table per zero point (`models/golden/_simd.py`; "
-           "the OR of the codes it returns is the codes' range check), all three writing arrays of at least "
-           f"{_api.STREAMING_MIN_BYTES >> 20} MiB with streaming stores "
+           "the OR of the codes it returns is the codes' range check); the decode and the activation pass "
+           f"write arrays of at least {_api.STREAMING_MIN_BYTES >> 20} MiB with streaming stores, and so does "
+           "the int64 result pass for BLAS's float32 results "
            if _simd.AVAILABLE else
            "looks up two 4-bit codes at a time in a table of float32 code pairs per zero point (this machine "
            "has no SSSE3 for the 16-per-instruction decode) ")

@@ -287,8 +287,13 @@ def test_simd_decode_equals_per_code_decode(fmt, group):
     dec = weight_decode(f)
     table, zmask, zscale = dec.as_arrays()
     nc = len(table)
-    n, k = 2 * (dec.zp_max + 1), 16 * nc  # row i: code (j + i) % nc at column j
-    codes = ((np.arange(k)[None, :] + np.arange(n)[:, None]) % nc).astype(np.uint8)
+    # row i, column j (lane j % 16 of chunk j // 16): code (j + j // 16 + i) % nc, so every lane
+    # of every row sees every code (17·chunk + lane + i runs through all residues mod nc)
+    n, k = max(2, 2 * (dec.zp_max + 1)), 16 * nc
+    j = np.arange(k)[None, :]
+    codes = ((j + j // 16 + np.arange(n)[:, None]) % nc).astype(np.uint8)
+    for lane in range(16):
+        assert all(len(set(codes[i, lane::16])) == nc for i in range(n))
     gs = group or k
     zp = (np.arange(n * (k // gs)).reshape(n, k // gs) % (dec.zp_max + 1)) if group else None
     zz = np.zeros((n, 0), np.int64) if zp is None else zp
@@ -309,32 +314,50 @@ def test_simd_decode_equals_per_code_decode(fmt, group):
     np.testing.assert_array_equal(golden.gemm(codes, acts, f, acc_bits=40, **kw), acts.astype(np.int64) @ ref.T)
 
 
-@pytest.mark.parametrize("fmt,group", [("int4", None), ("dint4_asym", 64), ("dint4_sym", None)])
+@pytest.mark.parametrize("fmt,group,k,full_scale", [("int4", None, 1024, False), ("dint4_asym", 64, 1024, False),
+                                                    ("dint4_sym", None, 1024, False), ("dint4_asym", 64, 6144, True)])
 @pytest.mark.parametrize("simd", [True, False])
-def test_gemm_with_streaming_stores_is_exact(fmt, group, simd, monkeypatch):
-    """Operands and results past ``STREAMING_MIN_BYTES`` are written with streaming stores (2 MB
-    of activations, 1 MB of weights and of int64 results here); gemm still equals the int64
-    matmul, as it does with the SIMD kernels switched off."""
-    from models.golden import _api
+def test_gemm_with_streaming_stores_is_exact(fmt, group, k, full_scale, simd, monkeypatch):
+    """Operands and results past ``STREAMING_MIN_BYTES`` are written with streaming stores (at
+    least 2 MB of activations, 1 MB of weights and of int64 results here; the kernels are seen to
+    be asked for them), also when full-scale activations split K into two blocks whose second
+    is added into the streamed result; gemm equals the exact matmul, as it does with the SIMD
+    kernels switched off."""
+    from models.golden import _api, _simd
     from models.units import weight_decode
 
-    from models.golden import _simd
+    calls: dict[str, list[bool]] = {}
+    if simd:
+        for name, nt_arg in (("decode_lut16_into", 7), ("prepare_acts_into", 4), ("int64_streaming", None)):
+            fn = getattr(_simd, name)
 
-    if not simd:  # the scalar passes on the same operands
+            def spy(*a, _fn=fn, _name=name, _i=nt_arg):  # type: ignore[no-untyped-def]
+                calls.setdefault(_name, []).append(True if _i is None else bool(a[_i]))
+                return _fn(*a)
+
+            monkeypatch.setattr(_simd, name, spy)
+    else:  # the scalar passes on the same operands
         monkeypatch.setattr(_simd, "AVAILABLE", False)
-    m, n, k = 512, 256, 1024
+    m, n = 512, 256
     assert min(m * k * 4, n * k * 4, m * n * 8) >= _api.STREAMING_MIN_BYTES
     f = get_format(fmt)
     dec = weight_decode(f)
     table, zmask, zscale = dec.as_arrays()
-    rng = np.random.default_rng(zlib.crc32(fmt.encode()))
+    rng = np.random.default_rng(zlib.crc32(fmt.encode()) + k)
     codes = rng.integers(0, len(table), (n, k)).astype(np.uint8)
-    acts = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    acts = (rng.choice(np.array([-128, 127]), (m, k)) if full_scale else rng.integers(-128, 128, (m, k))).astype(np.int8)
     zp = rng.integers(0, dec.zp_max + 1, (n, k // group)) if group else None
     zz = np.zeros((n, 0), np.int64) if zp is None else zp
     w = _decoded_ints(codes, zz, group or k, table, zmask, zscale)
     kw = {"zero_points": zp, "group_size": group} if group else {}
-    np.testing.assert_array_equal(golden.gemm(codes, acts, f, **kw), acts.astype(np.int64) @ w.T)
+    # the reference in float64 BLAS: |every partial sum| <= 26 · 128 · 6144 < 2^53, exact
+    want = (acts.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+    np.testing.assert_array_equal(golden.gemm(codes, acts, f, **kw), want)
+    if simd:
+        assert calls == {"prepare_acts_into": [True], "decode_lut16_into": [True], "int64_streaming": [True]}
+    if full_scale:
+        wmax = max(abs(v) for v in dec.int_range())
+        assert len(_api.k_block_bounds(acts, (1 << 24) // (wmax * 128), wmax, 1 << 24)) - 1 == 2
 
 
 def test_int64_streaming_converts_every_value():
@@ -348,6 +371,7 @@ def test_int64_streaming_converts_every_value():
     src = rng.integers(-(1 << 24), (1 << 24) + 1, 100_003).astype(np.float32)
     src[:2] = [-(1 << 24), 1 << 24]
     out = np.full(src.shape, 7, np.int64)
+    assert out.ctypes.data % 16 == 0  # the alignment its 16-byte streaming stores need
     _simd.int64_streaming(src, out)
     np.testing.assert_array_equal(out, src.astype(np.int64))
 
@@ -363,31 +387,57 @@ def _decoded_ints(codes, zz, gs, table, zmask, zscale):
 @pytest.mark.parametrize("k", [64, 63])  # the SIMD decode (K a multiple of 16) and the others
 @pytest.mark.parametrize("simd", [True, False])
 def test_gemm_refuses_codes_outside_the_table(fmt, k, simd, monkeypatch):
-    """A code past the format's table is refused with one message on every path: the SIMD
-    decode (which checks the OR of the codes it read), the scalar decodes (also with the SIMD
-    kernels switched off), int64 codes with a negative one, and all-zero activations (no
-    decode at all)."""
+    """A code past the format's table is refused with one message on every path and wherever it
+    sits (both 8-byte halves of a 16-code chunk, the first and last code): the SIMD decode
+    (which checks the OR of the codes it read), the scalar decodes (also with the SIMD kernels
+    switched off), int64 codes with a negative one, all-zero activations (no decode at all) and
+    a saturating accumulator that a partial sum may reach (the in-order kernel)."""
     from models.golden import _simd
     from models.units import weight_decode
 
     if not simd:
         monkeypatch.setattr(_simd, "AVAILABLE", False)
 
-    nc = len(weight_decode(get_format(fmt)).table)
+    dec = weight_decode(get_format(fmt))
+    nc = len(dec.table)
     msg = f"weight_codes must be integer codes 0..{nc - 1} of {fmt}"
     acts = np.ones((2, k), np.int8)
-    for bad in sorted({nc, 16, 128, 255} - set(range(nc))):
-        codes = np.zeros((5, k), np.uint8 if bad < 256 else np.uint16)
-        codes[3, k - 1] = bad
-        for a in (acts, np.zeros_like(acts)):
-            with pytest.raises(MacforgeError, match=msg):
-                golden.gemm(codes, a, fmt)
-        codes[3, k - 1] = nc - 1  # the largest code is accepted
-        golden.gemm(codes, acts, fmt)
+    runs = [lambda c: golden.gemm(c, acts, fmt), lambda c: golden.gemm(c, np.zeros_like(acts), fmt),
+            lambda c: golden.gemm(c, np.full((2, k), 127, np.int8), fmt, acc_bits=18, overflow="saturate")]
+    for bad in sorted({nc, 16, 128, 255, 256} - set(range(nc))):
+        for pos in sorted({(0, 0), (3, 7), (3, 8), (3, 15), (2, k - 9), (4, k - 1)}):
+            codes = np.zeros((5, k), np.uint8 if bad < 256 else np.uint16)
+            codes[pos] = bad
+            for run in runs:
+                with pytest.raises(MacforgeError, match=msg):
+                    run(codes)
+    codes = (np.arange(5 * k).reshape(5, k) % nc).astype(np.uint8 if nc <= 256 else np.uint16)
+    codes[4, k - 1] = nc - 1  # the largest code is accepted
+    w = dec.as_arrays()[0][codes]
+    for run, a in zip(runs, (acts, np.zeros_like(acts))):
+        np.testing.assert_array_equal(run(codes), a.astype(np.int64) @ w.T)
     neg = np.zeros((5, k), np.int64)
     neg[1, 2] = -1
     with pytest.raises(MacforgeError, match=msg):
         golden.gemm(neg, acts, fmt)
+
+
+def test_gemm_refuses_codes_outside_the_table_on_the_other_paths():
+    """The rounded-product path (``product_round``: dINT's half-units reduced one by one) and the
+    float64 BLAS path (FP8 weights: max|w|·max|a| > 2^24 / 256) check the codes too."""
+    acts = np.ones((2, 32), np.int8)
+    codes = np.zeros((3, 32), np.uint8)
+    codes[1, 9] = 16
+    with pytest.raises(MacforgeError, match="weight_codes must be integer codes 0..15 of dint4_sym"):
+        golden.gemm(codes, acts, "dint4_sym", product_round="floor")
+    codes[1, 9] = 15
+    golden.gemm(codes, acts, "dint4_sym", product_round="floor")
+    wide = np.zeros((3, 32), np.uint16)
+    wide[2, 31] = 256
+    with pytest.raises(MacforgeError, match="weight_codes must be integer codes 0..255 of fp8_e4m3"):
+        golden.gemm(wide, acts, "fp8_e4m3", acc_bits=40)
+    wide[2, 31] = 255
+    golden.gemm(wide, acts, "fp8_e4m3", acc_bits=40)
 
 def test_gemm_k_blocks_from_activation_sums_stay_exact():
     """K-blocks grow while wmax·Σ|a| of every row stays ≤ 2^24: uniform int8 activations need

@@ -14,7 +14,8 @@ set. Codes >= 16 would so alias other entries, which is why the kernel also retu
 every code byte it read: the caller refuses the call when any byte has a bit at or above the
 table's length (exact for a power-of-two table length; other lengths get a separate pass).
 
-Only used where the JIT targets this machine and the machine has SSSE3 (:data:`AVAILABLE`);
+Only used where the JIT targets this machine (no ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``,
+JIT enabled) and the machine has SSSE3 (:data:`AVAILABLE`);
 everywhere else gemm keeps the scalar decode, which gives the same values
 (``tests/test_golden.py`` compares them on every code and zero point).
 """
@@ -34,6 +35,7 @@ __all__ = ["AVAILABLE", "decode_lut16_into", "prepare_acts_into", "int64_streami
 
 def _available() -> bool:
     if (platform.machine().lower() not in ("x86_64", "amd64") or config.CPU_NAME not in (None, "host")
+            or config.CPU_FEATURES is not None  # (the JIT would not target this machine's features)
             or config.DISABLE_JIT):  # (intrinsics exist only in compiled code)
         return False
     try:
@@ -66,8 +68,12 @@ def _store16(builder, value, ptr, nt: bool):  # type: ignore[no-untyped-def]
 def _make_lut16(nt: bool):  # type: ignore[no-untyped-def]
     @intrinsic
     def lut16(typingctx, codes, ci, tabs, ti, out, oi):  # type: ignore[no-untyped-def]
-        """out[oi:oi+16] = float32(tabs[ti + (codes[ci:ci+16] & 15)]) (int8 table, one pshufb)."""
-        sig = types.void(codes, ci, tabs, ti, out, oi)
+        """out[oi:oi+16] = float32(tabs[ti + (codes[ci:ci+16] & 15)]) (int8 table, one pshufb);
+        returns the OR of the 16 code bytes (as the two 8-byte halves OR-ed into one uint64)."""
+        if (codes.dtype != types.uint8 or tabs.dtype != types.int8 or out.dtype != types.float32
+                or codes.layout != "C" or tabs.layout != "C" or out.layout != "C"):
+            return None
+        sig = types.uint64(codes, ci, tabs, ti, out, oi)
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             c_v, ci_v, t_v, ti_v, o_v, oi_v = args
@@ -79,9 +85,13 @@ def _make_lut16(nt: bool):  # type: ignore[no-untyped-def]
             op = builder.bitcast(builder.gep(oa.data, [oi_v]), _V16F32.as_pointer())
             shuf = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16I8, [_V16I8, _V16I8]),
                                                   "llvm.x86.ssse3.pshuf.b.128")
-            vals = builder.call(shuf, [builder.load(tp, align=1), builder.load(cp, align=1)])
+            c = builder.load(cp, align=1)
+            vals = builder.call(shuf, [builder.load(tp, align=1), c])
             _store16(builder, builder.sitofp(builder.sext(vals, _V16I32), _V16F32), op, nt)
-            return context.get_dummy_value()
+            halves = builder.bitcast(c, ir.VectorType(ir.IntType(64), 2))
+            i64 = ir.IntType(64)
+            return builder.or_(builder.extract_element(halves, ir.Constant(i64, 0)),
+                               builder.extract_element(halves, ir.Constant(i64, 1)))
 
         return sig, codegen
 
@@ -92,7 +102,8 @@ def _make_cvt16(nt: bool):  # type: ignore[no-untyped-def]
     @intrinsic
     def cvt16(typingctx, src, si, out, oi):  # type: ignore[no-untyped-def]
         """out[oi:oi+16] = float32(src[si:si+16]) for 8- or 16-bit integers (exact)."""
-        if not isinstance(src.dtype, types.Integer) or src.dtype.bitwidth not in (8, 16):
+        if (not isinstance(src.dtype, types.Integer) or src.dtype.bitwidth not in (8, 16)
+                or out.dtype != types.float32 or src.layout != "C" or out.layout != "C"):
             return None
         sig = types.void(src, si, out, oi)
         vin = ir.VectorType(ir.IntType(src.dtype.bitwidth), 16)
@@ -126,6 +137,8 @@ _V16I64 = ir.VectorType(ir.IntType(64), 16)
 def _f2i16_nt(typingctx, src, si, out, oi):  # type: ignore[no-untyped-def]
     """out[oi:oi+16] = int64(src[si:si+16]) (float32 holding integers: exact), streaming stores
     of 16 bytes (``out`` 16-byte aligned, as numpy allocates)."""
+    if src.dtype != types.float32 or out.dtype != types.int64 or src.layout != "C" or out.layout != "C":
+        return None
     sig = types.void(src, si, out, oi)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
@@ -165,7 +178,6 @@ def decode_lut16_into(codes1, zp, n, k, group, tabs, out1, nt):  # type: ignore[
     the OR of every code byte, as 8 bytes of a uint64: the caller checks that no code reaches
     past its table. Bounds are the caller's: no checks."""
     has_zp = zp.shape[1] > 0
-    c64 = codes1.view(np.uint64)
     bits = np.uint64(0)
     for i in range(n):
         for g in range(k // group):
@@ -173,10 +185,9 @@ def decode_lut16_into(codes1, zp, n, k, group, tabs, out1, nt):  # type: ignore[
             b = i * k + g * group
             for j in range(b, b + group, 16):
                 if nt:
-                    _lut16_nt(codes1, j, tabs, z * 16, out1, j)
+                    bits |= _lut16_nt(codes1, j, tabs, z * 16, out1, j)
                 else:
-                    _lut16(codes1, j, tabs, z * 16, out1, j)
-                bits |= c64[j >> 3] | c64[(j >> 3) + 1]
+                    bits |= _lut16(codes1, j, tabs, z * 16, out1, j)
     if nt:
         _sfence()
     return bits
