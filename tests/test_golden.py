@@ -501,3 +501,17 @@ def test_prepare_acts_equals_separate_passes(dtype, lo, hi, shape):
             np.testing.assert_array_equal(out2, a.astype(np.float32))
             assert got[:2] == (mn, mx)
             np.testing.assert_array_equal(got[2], sums)
+
+
+def test_gemm_takes_either_byte_order():
+    """Codes and activations in the other byte order (e.g. ``>i2`` read from a file) give the
+    native-order result (the numba kernels take only native arrays: gemm copies them once)."""
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 16, (4, 64))
+    acts = rng.integers(-128, 128, (3, 64))
+    zp = rng.integers(0, 14, (4, 2))
+    for fmt, kw in (("int4", {}), ("dint4_asym", {"zero_points": zp, "group_size": 32})):
+        want = golden.gemm(codes.astype(np.uint8), acts.astype(np.int8), fmt, **kw)
+        for cd, ad in (("<u2", "<i2"), (">u2", "<i2"), ("<i8", ">i2"), (">i8", ">i8")):
+            kz = dict(kw, zero_points=zp.astype(">i8")) if kw else kw
+            np.testing.assert_array_equal(golden.gemm(codes.astype(cd), acts.astype(ad), fmt, **kz), want)

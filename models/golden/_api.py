@@ -216,8 +216,7 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
     if not isinstance(acc_bits, int) or not 2 <= acc_bits <= 62:
         raise MacforgeError(f"acc_bits must be an integer in 2..62, not {acc_bits!r}")
     dec, table, zp_mask, zp_scale, (wlo, whi) = _decode_info(fmt, lut_bits)
-    wc = np.asarray(weight_codes)
-    ac = np.asarray(activations)
+    wc, ac = _native(np.asarray(weight_codes)), _native(np.asarray(activations))
     if wc.ndim != 2:
         raise MacforgeError(f"weight_codes must be 2-D (N, K), got shape {wc.shape}")
     if ac.ndim != 2 or ac.shape[1] != wc.shape[1]:
@@ -287,6 +286,12 @@ def gemm(weight_codes: ArrayLike, activations: ArrayLike, weight_format: Format 
         return exact
     lo = -(1 << (acc_bits - 1))
     return ((exact - lo) & ((1 << acc_bits) - 1)) + lo
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in this machine's byte order (the numba kernels take no other; e.g. ``>i2`` data
+    read from a file is copied once)."""
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
 
 def _check_codes(codes: np.ndarray, ncodes: int, error: str | None) -> None:
