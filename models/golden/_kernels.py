@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["dot_trace", "dq_group_trace", "reduce_acc", "round_shift", "decode_weights_into", "decode_table_into",
-           "decode_pairs_into", "abs_segment_sums", "prepare_acts", "grow_blocks", "add_block_into",
+           "decode_pairs_into", "abs_segment_sums", "prepare_acts", "run_stats", "grow_blocks", "add_block_into",
            "gemm_sequential"]
 
 
@@ -187,17 +187,23 @@ def prepare_acts(acts1, m, seg, out1):  # type: ignore[no-untyped-def]
             j0, j1 = i * k + s * seg, i * k + min(k, (s + 1) * seg)
             src = acts1[j0:j1]
             dst = out1[j0:j1]
-            t = np.int32(0)
-            lo_s, hi_s = lo, hi
             for j in range(j1 - j0):
-                v = np.int32(src[j])
-                dst[j] = np.float32(v)
-                lo_s = min(lo_s, v)
-                hi_s = max(hi_s, v)
-                t = np.int32(t + abs(v))  # (numba widens int32 + int32 to int64: kept 32-bit)
-            lo, hi = lo_s, hi_s
-            sums[i, s] = t
+                dst[j] = np.float32(src[j])
+            lo, hi, sums[i, s] = run_stats(src, lo, hi)
     return np.int64(lo), np.int64(hi), sums
+
+
+@njit(cache=True, inline="always")
+def run_stats(src, lo, hi):  # type: ignore[no-untyped-def]
+    """(min(lo, min src), max(hi, max src), Σ|src|) of one run of at most 2^15 activations of at
+    most 16 bits, in int32 (the sum fits: 2^15 · 2^16) so that the loop vectorizes."""
+    t = np.int32(0)
+    for j in range(src.shape[0]):
+        v = np.int32(src[j])
+        lo = min(lo, v)
+        hi = max(hi, v)
+        t = np.int32(t + abs(v))  # (numba widens int32 + int32 to int64: kept 32-bit)
+    return lo, hi, t
 
 
 @njit(cache=True)

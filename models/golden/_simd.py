@@ -30,6 +30,8 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._kernels import run_stats
+
 __all__ = ["AVAILABLE", "decode_lut16_into", "prepare_acts_into", "int64_streaming"]
 
 
@@ -60,9 +62,19 @@ def _store16(builder, value, ptr, nt: bool):  # type: ignore[no-untyped-def]
     aligned (the caller's contract) and writes around the cache: no read of the line first."""
     if not nt:
         return builder.store(value, ptr, align=4)
-    st = builder.store(value, ptr, align=64)
-    st.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
-    return st
+    return _nontemporal(builder, builder.store(value, ptr, align=64))
+
+
+def _nontemporal(builder, store):  # type: ignore[no-untyped-def]
+    """Mark ``store`` streaming (LLVM ``!nontemporal``): its address must be aligned as it says."""
+    store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+    return store
+
+
+def _vec_ptr(context, builder, aryty, ary, index, vty):  # type: ignore[no-untyped-def]
+    """Pointer to the ``vty`` vector starting at element ``index`` of the numba array ``ary``."""
+    data = context.make_array(aryty)(context, builder, ary).data
+    return builder.bitcast(builder.gep(data, [index]), vty.as_pointer())
 
 
 def _make_lut16(nt: bool):  # type: ignore[no-untyped-def]
@@ -77,12 +89,10 @@ def _make_lut16(nt: bool):  # type: ignore[no-untyped-def]
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             c_v, ci_v, t_v, ti_v, o_v, oi_v = args
-            ca = context.make_array(signature.args[0])(context, builder, c_v)
-            ta = context.make_array(signature.args[2])(context, builder, t_v)
-            oa = context.make_array(signature.args[4])(context, builder, o_v)
-            cp = builder.bitcast(builder.gep(ca.data, [ci_v]), _V16I8.as_pointer())
-            tp = builder.bitcast(builder.gep(ta.data, [ti_v]), _V16I8.as_pointer())
-            op = builder.bitcast(builder.gep(oa.data, [oi_v]), _V16F32.as_pointer())
+            ty = signature.args
+            cp = _vec_ptr(context, builder, ty[0], c_v, ci_v, _V16I8)
+            tp = _vec_ptr(context, builder, ty[2], t_v, ti_v, _V16I8)
+            op = _vec_ptr(context, builder, ty[4], o_v, oi_v, _V16F32)
             shuf = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16I8, [_V16I8, _V16I8]),
                                                   "llvm.x86.ssse3.pshuf.b.128")
             c = builder.load(cp, align=1)
@@ -111,10 +121,8 @@ def _make_cvt16(nt: bool):  # type: ignore[no-untyped-def]
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             s_v, si_v, o_v, oi_v = args
-            sa = context.make_array(signature.args[0])(context, builder, s_v)
-            oa = context.make_array(signature.args[2])(context, builder, o_v)
-            sp = builder.bitcast(builder.gep(sa.data, [si_v]), vin.as_pointer())
-            op = builder.bitcast(builder.gep(oa.data, [oi_v]), _V16F32.as_pointer())
+            sp = _vec_ptr(context, builder, signature.args[0], s_v, si_v, vin)
+            op = _vec_ptr(context, builder, signature.args[2], o_v, oi_v, _V16F32)
             v = builder.load(sp, align=1)
             f = builder.sitofp(builder.sext(v, _V16I32), _V16F32) if signed else \
                 builder.uitofp(builder.zext(v, _V16I32), _V16F32)
@@ -143,14 +151,11 @@ def _f2i16_nt(typingctx, src, si, out, oi):  # type: ignore[no-untyped-def]
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         s_v, si_v, o_v, oi_v = args
-        sa = context.make_array(signature.args[0])(context, builder, s_v)
-        oa = context.make_array(signature.args[2])(context, builder, o_v)
-        sp = builder.bitcast(builder.gep(sa.data, [si_v]), _V16F32.as_pointer())
-        op = builder.bitcast(builder.gep(oa.data, [oi_v]), _V16I64.as_pointer())
+        sp = _vec_ptr(context, builder, signature.args[0], s_v, si_v, _V16F32)
+        op = _vec_ptr(context, builder, signature.args[2], o_v, oi_v, _V16I64)
         # via int32 (exact: |v| <= 2^24), which AVX2 converts 8 at a time (float -> int64 it cannot)
         v = builder.sext(builder.fptosi(builder.load(sp, align=4), _V16I32), _V16I64)
-        st = builder.store(v, op, align=16)
-        st.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+        _nontemporal(builder, builder.store(v, op, align=16))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -211,16 +216,7 @@ def prepare_acts_into(acts1, m, seg, out1, nt):  # type: ignore[no-untyped-def]
                     _cvt16_nt(acts1, j, out1, j)
                 else:
                     _cvt16(acts1, j, out1, j)
-            src = acts1[j0:j1]
-            t = np.int32(0)
-            lo_s, hi_s = lo, hi
-            for j in range(j1 - j0):
-                v = np.int32(src[j])
-                lo_s = min(lo_s, v)
-                hi_s = max(hi_s, v)
-                t = np.int32(t + abs(v))
-            lo, hi = lo_s, hi_s
-            sums[i, s] = t
+            lo, hi, sums[i, s] = run_stats(acts1[j0:j1], lo, hi)
     if nt:
         _sfence()
     return np.int64(lo), np.int64(hi), sums
